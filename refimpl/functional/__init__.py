@@ -1,0 +1,1 @@
+"""Pure functions `f(...)` with `f_backward(grad_out, <same inputs>)` beside them."""

@@ -1,0 +1,1 @@
+"""One module per area; each registers its checks with refimpl.testing.selfcheck.register_check."""
