@@ -52,12 +52,15 @@ class use_kernels(contextlib.ContextDecorator):
         return False
 
 
-def register_reference(op: str, fn: Callable) -> Callable:
-    """Decorator marking `fn` as the reference for `op` (one of HOT_PATHS)."""
+def register_reference(op: str, fn: Optional[Callable] = None):
+    """Mark `fn` as the reference for hot path `op`: `register_reference(op, fn)` or `@register_reference(op)`."""
     if op not in HOT_PATHS:
         raise ConfigError(f"register_reference: op must be one of {HOT_PATHS}, got {op!r}")
-    _reference[(op, fn.__name__)] = fn
-    return fn
+
+    def register(f: Callable) -> Callable:
+        _reference[(op, f.__name__)] = f
+        return f
+    return register if fn is None else register(fn)
 
 
 def dispatch(op: str, fn_name: str) -> Callable:

@@ -40,12 +40,16 @@ class Module:
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
+        # re-assigning keeps the key's position (as torch does), so tying weights never reorders keys
+        target = (self._parameters if isinstance(value, Parameter) else
+                  self._modules if isinstance(value, Module) else
+                  self._buffers if name in self._buffers and (value is None or isinstance(value, np.ndarray))
+                  else None)
         for table in (self._parameters, self._modules, self._buffers):
-            table.pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
+            if table is not target:
+                table.pop(name, None)
+        if target is not None:
+            target[name] = value
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:

@@ -51,7 +51,7 @@ def compare(actual, expected, *, dtype=None, rtol: Optional[float] = None, atol:
     e = _as_array(expected, "expected")
     if dtype is None:  # the less precise of the two decides the default tolerance
         floats = [x.dtype for x in (a, e) if np.issubdtype(x.dtype, np.floating)]
-        dtype = max(floats, key=lambda d: -np.finfo(d).eps) if floats else np.float64
+        dtype = max(floats, key=lambda d: np.finfo(d).eps) if floats else np.float64
     tol = tolerance_for(dtype)
     rtol = tol["rtol"] if rtol is None else rtol
     atol = tol["atol"] if atol is None else atol
@@ -72,7 +72,8 @@ def compare(actual, expected, *, dtype=None, rtol: Optional[float] = None, atol:
     inf_a, inf_e = np.isinf(a64), np.isinf(e64)
     inf_bad = (inf_a | inf_e) & ~(inf_a & inf_e & (a64 == e64))
     finite = ~(nan_a | nan_e | inf_a | inf_e)
-    diff = np.where(finite, np.abs(a64 - e64), 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.where(finite, np.abs(a64 - e64), 0.0)
     allowed = atol + rtol * np.abs(np.where(finite, e64, 0.0))
     bad = (diff > allowed) | nan_bad | inf_bad
     with np.errstate(divide="ignore", invalid="ignore"):
