@@ -1,5 +1,5 @@
 """The layer protocol: Module and Parameter, dtype policy, errors, grad mode, kernel dispatch."""
-from .dispatch import HOT_PATHS, dispatch, get_kernel_backend, register_reference, use_kernels
+from .kernel_dispatch import HOT_PATHS, dispatch, get_kernel_backend, register_reference, use_kernels
 from .errors import (BackwardError, CheckpointError, ConfigError, DTypeError, IndexRangeError,
                      RefimplError, ShapeError, StateDictError)
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled

@@ -28,6 +28,10 @@ from .validation import as_dtype
 class Module:
     """Base class of every layer and model. Subclasses implement forward and backward."""
 
+    # state-dict keys (relative to this module) that load_state_dict accepts and drops, e.g. the
+    # num_batches_tracked a BatchNorm checkpoint carries into a FrozenBatchNorm2d
+    ignored_state_keys: Tuple[str, ...] = ()
+
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
@@ -200,8 +204,10 @@ class Module:
         if not hasattr(state_dict, "items"):
             raise StateDictError(f"state_dict: expected a mapping of key -> array, got {type(state_dict).__name__}")
         slots = self._state_slots()
+        ignored = {f"{mod_name}.{k}" if mod_name else k
+                   for mod_name, mod in self._named_modules_all() for k in mod.ignored_state_keys}
         missing = [k for k in slots if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in slots]
+        unexpected = [k for k in state_dict if k not in slots and k not in ignored]
         mis_shaped = []
         converted = {}
         for k, (mod, n, kind) in slots.items():

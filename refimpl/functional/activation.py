@@ -45,7 +45,7 @@ def _check_axis(x: np.ndarray, axis, name: str = "axis") -> int:
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
         raise ConfigError(f"{name}: expected an integer axis, got {axis!r}")
     if x.ndim == 0:
-        raise ShapeError(f"x: softmax needs at least 1 dimension, got a 0-d array")
+        raise ShapeError("x: softmax needs at least 1 dimension, got a 0-d array")
     if not -x.ndim <= axis < x.ndim:
         raise ShapeError(f"{name}: expected an axis in [{-x.ndim}, {x.ndim}) for x of shape {x.shape}, got {axis}")
     return int(axis) % x.ndim

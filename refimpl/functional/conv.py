@@ -22,7 +22,7 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..core.dispatch import dispatch
+from ..core.kernel_dispatch import dispatch
 from ..core.errors import ConfigError, ShapeError
 from ..core.validation import check_float, check_same_dtype
 
@@ -147,7 +147,7 @@ def _im2col(x, pads, kernel, stride, dilation, out, groups):
     # -> (G, N, *out, Cg, *K): the copy here is the im2col
     order = (1, 0) + tuple(range(3, 3 + n)) + (2,) + tuple(range(3 + n, 3 + 2 * n))
     cols = np.ascontiguousarray(win.transpose(order))
-    return cols.reshape(groups, N * int(np.prod(out)), -1)                  # (G, N*P, Cg*K)
+    return cols.reshape(groups, N * int(np.prod(out)), (C // groups) * int(np.prod(kernel)))  # (G, N*P, Cg*K)
 
 
 def _conv_forward(x, weight, bias, stride, pads, dilation, groups, out):
@@ -174,24 +174,25 @@ def _conv_backward(dy, x, weight, bias, stride, pads, dilation, groups, out):
     # dy as (G, N*P, Og), the row layout of the forward's matrix product
     dyg = dy.reshape((N, groups, og) + tuple(out))                          # (N, G, Og, *out)
     dyg = dyg.transpose((1, 0) + tuple(range(3, 3 + n)) + (2,))             # (G, N, *out, Og)
-    dyg = np.ascontiguousarray(dyg).reshape(groups, -1, og)                 # (G, N*P, Og)
+    dyg = np.ascontiguousarray(dyg).reshape(groups, N * int(np.prod(out)), og)  # (G, N*P, Og)
     w = weight.reshape(groups, og, -1)                                      # (G, Og, Cg*K)
     cols = _im2col(x, pads, kernel, stride, dilation, out, groups)          # (G, N*P, Cg*K)
     # dL/dw[o, c, k] = sum_{n, p} dy[n, o, p] * xpad[n, c, p*s + k*d]
     dweight = (dyg.transpose(0, 2, 1) @ cols).reshape(weight.shape)         # (C_out, Cg, *K)
     # dL/db[o] = sum_{n, p} dy[n, o, p]
     dbias = dy.sum(axis=(0,) + tuple(range(2, 2 + n))) if bias is not None else None
-    # dL/dcols[n, p, c, k] = sum_o dy[n, o, p] * w[o, c, k]
-    dcols = dyg @ w                                                         # (G, N*P, Cg*K)
-    dcols = dcols.reshape((groups, N) + tuple(out) + (cg,) + kernel)        # (G, N, *out, Cg, *K)
-    dcols = dcols.transpose((1, 0, n + 2) + tuple(range(n + 3, 2 * n + 3)) + tuple(range(2, n + 2)))
-    # dcols: (N, G, Cg, *K, *out); dL/dxpad[n, c, p*s + k*d] += dcols[n, c, k, p], one strided add per tap
+    # dL/dcols[n, p, c, k] = sum_o dy[n, o, p] * w[o, c, k], laid out (G, Cg*K, N*P) so that each
+    # tap's slice below is contiguous along the output row (the scatter is the slow part otherwise)
+    dcols = w.transpose(0, 2, 1) @ dyg.transpose(0, 2, 1)                  # (G, Cg*K, N*P)
+    dcols = dcols.reshape((groups, cg) + kernel + (N,) + tuple(out))        # (G, Cg, *K, N, *out)
+    # dL/dxpad[n, c, p*s + k*d] += dcols[n, c, k, p], one strided add per tap
     padded = tuple(L + a + b for L, (a, b) in zip(x.shape[2:], pads))
-    dxp = np.zeros((N, groups, cg) + padded, dtype=x.dtype)                 # (N, G, Cg, *padded)
+    dxp = np.zeros((groups, cg, N) + padded, dtype=x.dtype)                 # (G, Cg, N, *padded)
     for tap in itertools.product(*(range(k) for k in kernel)):
-        dxp[(Ellipsis,) + _tap_slices(tap, stride, dilation, out)] += dcols[(slice(None),) * 3 + tap]
-    dxp = dxp.reshape((N, C) + padded)                                      # (N, C, *padded)
-    dx = dxp[(slice(None), slice(None)) + tuple(slice(a, a + L) for L, (a, _) in zip(x.shape[2:], pads))]
+        dxp[(Ellipsis,) + _tap_slices(tap, stride, dilation, out)] += dcols[(slice(None),) * 2 + tap]
+    dxp = dxp.reshape((C, N) + padded)                                      # (C, N, *padded)
+    crop = tuple(slice(a, a + L) for L, (a, _) in zip(x.shape[2:], pads))
+    dx = dxp[(slice(None), slice(None)) + crop].swapaxes(0, 1)              # (N, C, *spatial)
     return np.ascontiguousarray(dx), dweight, dbias
 
 

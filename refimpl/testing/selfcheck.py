@@ -65,6 +65,10 @@ def run_checks(pattern: str = "", torch_available: bool = None) -> List[CheckRes
             torch_available = True
         except ImportError:
             torch_available = False
+    if torch_available:  # pay torch's lazy autograd imports once, not in the first check's time
+        import torch
+        x = torch.ones(2, dtype=torch.float64, requires_grad=True)
+        (x * x).sum().backward()
     results = []
     for check in load_all_checks():
         if pattern and pattern.lower() not in check.layer.lower():

@@ -2,7 +2,7 @@ import pytest
 
 import refimpl
 from refimpl.core import ConfigError, dispatch, get_kernel_backend, register_reference, use_kernels
-from refimpl.core.dispatch import _reference
+from refimpl.core.kernel_dispatch import _reference
 
 
 def test_reference_is_default_and_context_restores():

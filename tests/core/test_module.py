@@ -209,3 +209,18 @@ def test_module_list_indexing():
     assert ml[-1] is ml[1] and len(ml) == 2
     with pytest.raises(IndexError, match="out of range"):
         ml[2]
+
+
+def test_ignored_state_keys_are_dropped_anywhere_in_the_tree():
+    class Frozen(Module):
+        ignored_state_keys = ("num_batches_tracked",)
+
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("running_mean", np.zeros(2))
+
+    outer = Sequential([Frozen()])
+    outer.load_state_dict({"0.running_mean": np.ones(2), "0.num_batches_tracked": np.array(3)})
+    np.testing.assert_array_equal(outer[0].running_mean, np.ones(2))
+    with pytest.raises(StateDictError, match="unexpected keys:\\n    num_batches_tracked"):
+        outer.load_state_dict({"0.running_mean": np.ones(2), "num_batches_tracked": np.array(3)})
