@@ -400,7 +400,8 @@ class PreTrainedModel(Module):
             model_has = any(k.startswith(prefix) for k in expected)
             ckpt_has = any(k.startswith(prefix) for k in state)
             if model_has and not ckpt_has:  # base-model checkpoint into a head model: add the prefix
-                state = OrderedDict((prefix + k if prefix + k in expected else k, v) for k, v in state.items())
+                # (a key the model has as is stays: only the head's own keys live outside the prefix)
+                state = OrderedDict((k if k in expected else prefix + k, v) for k, v in state.items())
                 keep_initial = [k for k in slots if not k.startswith(prefix) and k not in state]
             elif ckpt_has and not model_has:  # head checkpoint into the base model: strip it
                 stripped = OrderedDict()

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..core.errors import ShapeError
 from ..core.validation import check_broadcastable, check_choice, check_float
-from .regression import REDUCTIONS, apply_reduction, reduction_backward
+from .reduction import REDUCTIONS, apply_reduction, reduction_backward
 
 
 def _check(logits, target, weight, pos_weight, reduction):

@@ -34,17 +34,15 @@ import numpy as np
 
 from ..core.errors import ConfigError, DTypeError, ShapeError
 from ..core.validation import check_choice, check_float, check_int_array, check_probability
+from ..functional.activation import log_softmax
 
 REDUCTIONS = ("none", "mean", "sum")
 
 
 def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
-    """logp = x - max - log(sum(exp(x - max))) along `axis`; -inf logits stay -inf (masked classes)."""
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):   # non-finite in -> non-finite out, as torch
-        m = np.max(x, axis=axis, keepdims=True)
-        m = np.where(np.isfinite(m), m, 0)                   # a row of -inf must not compute -inf - -inf
-        z = x - m
-        return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+    """The shared log_softmax; -inf logits (masked classes) stay -inf without warnings, as in torch."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return log_softmax(x, axis)
 
 
 class _Prepared:

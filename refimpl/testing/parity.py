@@ -50,7 +50,7 @@ def to_torch_inputs(inputs, dtype, requires_grad=True):
     out = []
     for x in inputs:
         if isinstance(x, np.ndarray):
-            t = torch.from_numpy(np.ascontiguousarray(x))
+            t = torch.from_numpy(np.ascontiguousarray(x).reshape(x.shape))  # keeps 0-d arrays 0-d
             if np.issubdtype(x.dtype, np.floating):
                 t = t.to(torch_dtype(dtype)).requires_grad_(requires_grad)
             out.append(t)
@@ -125,7 +125,6 @@ def compare_module_with_torch(ref: Module, torch_module, inputs: Sequence, *, dt
     copy_weights: load torch's state_dict into ref (strict) before running.
     Returns a ParityReport (call .assert_ok() to raise with a table).
     """
-    import torch
     kwargs = dict(kwargs or {})
     torch_kwargs = kwargs if torch_kwargs is None else dict(torch_kwargs)
     torch_module.to(torch_dtype(dtype))

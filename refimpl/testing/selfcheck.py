@@ -61,7 +61,7 @@ def _max_err(report) -> float:
 def run_checks(pattern: str = "", torch_available: bool = None) -> List[CheckResult]:
     if torch_available is None:
         try:
-            import torch  # noqa: F401
+            import torch
             torch_available = True
         except ImportError:
             torch_available = False

@@ -1,6 +1,5 @@
 """scaled_dot_product_attention (functional) and MultiHeadAttention: gradcheck, torch parity, masks,
 causal alignment, fully masked rows, dropout, KV cache, bad input."""
-import sys
 
 import numpy as np
 import pytest
