@@ -10,7 +10,8 @@ DIFF = [TORCH, "transformers>=5.0,<6", "safetensors>=0.4", "tokenizers>=0.20", "
 setup(
     name="refimpl",
     version="0.1.0",
-    description=__doc__,
+    description="NumPy reference implementation (forward + hand-written backward) of transformer models, "
+                "a verification oracle with Numba/CuPy kernels for the hot paths",
     python_requires=">=3.10",
     packages=find_packages(include=["refimpl", "refimpl.*", "kernels", "kernels.*"]),
     package_data={"kernels": ["cuda/*.cu"]},

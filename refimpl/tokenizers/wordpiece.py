@@ -14,8 +14,8 @@ named (the `tokenizers` library raises on most of these too; transformers' legac
 tokenizer silently returns untruncated or over-truncated output):
   - truncation="only_first"/"only_second" when the chosen sequence cannot shrink enough while
     keeping at least one token -> ConfigError naming max_length ("only_second" without a pair
-    -> ConfigError naming truncation). Rust's special case max_length == number of special
-    tokens (it then empties BOTH sequences whatever the strategy) is an error here too.
+    -> ConfigError naming truncation). Like `tokenizers`, max_length == the number of special
+    tokens empties BOTH sequences whatever the strategy (there is no room for any text token).
   - max_length smaller than the number of special tokens -> ConfigError naming max_length
     (`tokenizers` underflows and silently skips truncation).
   - truncation/padding="max_length" without max_length and without model_max_length -> ConfigError
@@ -402,8 +402,9 @@ class BertTokenizer:
             for w in self.basic.words(text[a:b]):
                 pieces = [(w.text, 0, len(w.text))] if w.keep_whole else self.wordpiece.tokenize(w.text)
                 for tok, s, e in pieces:
+                    # a never_split word keeps its own text as token even when its id is [UNK] (legacy)
                     idx = self._lookup(tok) if w.keep_whole else self.vocab[tok]
-                    out.append((idx, self._id_to_token[idx], (a + w.src[s], a + w.src[e - 1] + 1), word))
+                    out.append((idx, tok, (a + w.src[s], a + w.src[e - 1] + 1), word))
                 word += 1
         if word_id is not None:                           # pre-split input: the word is the caller's word
             out = [(i, t, o, word_id) for i, t, o, _ in out]
@@ -534,6 +535,8 @@ class BertTokenizer:
             raise ConfigError(f"max_length: {max_length} leaves no room: the template adds {n_special} special "
                               f"tokens to {'a pair' if b is not None else 'a sequence'}")
         limit = max_length - n_special                    # budget for the text tokens
+        if limit == 0:                                    # `tokenizers`: no room at all empties both, any strategy
+            return a[:0], (b[:0] if b is not None else None)
         total = len(a) + (len(b) if b is not None else 0)
         if total <= limit:
             return a, b
