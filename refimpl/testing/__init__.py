@@ -1,9 +1,10 @@
 """Oracle tooling (public API): tolerance tables, assert_close, gradcheck, torch parity helpers."""
 from .assert_close import Comparison, assert_close, compare
 from .gradcheck import GradcheckReport, gradcheck
+from .gradcheck_model import gradcheck_model
 from .parity import ParityReport, compare_function_with_torch, compare_module_with_torch, to_torch_inputs
 from .tolerances import TOLERANCES, tolerance_for
 
-__all__ = ["assert_close", "compare", "Comparison", "gradcheck", "GradcheckReport", "TOLERANCES",
+__all__ = ["assert_close", "compare", "Comparison", "gradcheck", "gradcheck_model", "GradcheckReport", "TOLERANCES",
            "tolerance_for", "compare_module_with_torch", "compare_function_with_torch", "ParityReport",
            "to_torch_inputs"]

@@ -452,3 +452,28 @@ def test_from_pretrained_config_overrides(tmp_path):
     ToyModel(ToyConfig(hidden_size=2)).save_pretrained(tmp_path)
     m = ToyModel.from_pretrained(tmp_path, output_hidden_states=True)
     assert m.config.output_hidden_states is True and m.config.hidden_size == 2
+
+
+# ============================================================================ gradcheck_model
+def test_gradcheck_model_checks_inputs_and_every_parameter(rng):
+    from refimpl.testing import gradcheck_model
+    model = ToyForRegression(ToyConfig(in_features=3, hidden_size=3, tie_word_embeddings=True)).eval()
+    x, y = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
+    report = gradcheck_model(model, {"inputs_embeds": x, "labels": y})
+    names = {r.name.split(" [")[0] for r in report}
+    assert names == {"input 0", "param toy.dense.weight", "param toy.dense.bias", "param head.bias"}
+    report = gradcheck_model(model, {"inputs_embeds": x}, outputs=("logits",))
+    assert report.ok
+
+
+def test_gradcheck_model_catches_a_wrong_parameter_gradient(rng):
+    from refimpl.testing import gradcheck_model
+
+    class Wrong(ToyForRegression):
+        def _backward(self, grads):
+            out = super()._backward(grads)
+            self.head.bias.grad = self.head.bias.grad * 1.01
+            return out
+    model = Wrong(ToyConfig(in_features=3, hidden_size=3)).eval()
+    with pytest.raises(AssertionError, match="param head.bias"):
+        gradcheck_model(model, {"inputs_embeds": rng.standard_normal((4, 3)), "labels": rng.standard_normal((4, 3))})
