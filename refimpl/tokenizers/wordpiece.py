@@ -28,6 +28,10 @@ Differences between the two Hugging Face implementations, where we follow the `t
     every token even with clean_up_tokenization_spaces=False; legacy only does it when the flag is
     set (its default is True, transformers 5's BertTokenizer defaults to False).
   - add_special_tokens=False on a pair: type ids 0 for the first text, 1 for the second (legacy: all 0).
+  - text_pair="" is a pair with an empty second text ([CLS] A [SEP] [SEP]), as in `tokenizers`,
+    legacy, and transformers' batched call; transformers' un-batched call drops a "" pair.
+Not reproduced: a vocab.txt without some special token gets no new id for it (transformers appends
+one); duplicate lines in a vocab.txt are a ConfigError (transformers keeps the last id).
 See basic.py for the normalization differences (NFC, final sigma, Unicode tables).
 """
 from __future__ import annotations
@@ -156,6 +160,21 @@ class BertTokenizer:
     directly from a {token: id} dict. Calling it returns a BatchEncoding with input_ids,
     token_type_ids, attention_mask (and on request special_tokens_mask, offset_mapping, length);
     see __call__.
+
+    do_lower_case, strip_accents (None: follow do_lower_case), tokenize_chinese_chars, clean_text,
+      never_split: the BasicTokenizer settings (basic.py).
+    unk/sep/pad/cls/mask_token: the special tokens; unk_token must be in the vocabulary, the
+      others only when used (cls/sep for add_special_tokens, pad for padding). With a vocab.txt
+      the ones present are "added tokens": matched verbatim in the raw text, skipped by
+      skip_special_tokens.
+    continuing_subword_prefix ("##"), max_input_chars_per_word (100): the WordPiece model.
+    model_max_length: max_length used when truncation/padding="max_length" come without one.
+    padding_side, truncation_side: "right" (default) or "left".
+    clean_up_tokenization_spaces: decode()'s default (False, as transformers 5's BertTokenizer).
+    decoder_prefix ("##"; None = no decoder, tokens joined by spaces), decoder_cleanup (True):
+      the `tokenizers` WordPiece decoder.
+    added_tokens: [(content, id, special)] instead of the default; template: a Template
+      instead of [CLS] A [SEP] B [SEP] (both set by from_tokenizer_json).
     """
 
     def __init__(self, vocab: dict, *, do_lower_case: bool = True, strip_accents: Optional[bool] = None,
@@ -172,7 +191,8 @@ class BertTokenizer:
                                     strip_accents=strip_accents, clean_text=clean_text)
         if isinstance(vocab, dict):
             for tok, idx in vocab.items():
-                if not isinstance(tok, str) or isinstance(idx, bool) or not isinstance(idx, (int, np.integer)) or idx < 0:
+                bad_id = isinstance(idx, bool) or not isinstance(idx, (int, np.integer)) or idx < 0
+                if not isinstance(tok, str) or bad_id:
                     raise ConfigError(f"vocab: expected {{str: int >= 0}}, found {tok!r}: {idx!r}")
             vocab = {tok: int(idx) for tok, idx in vocab.items()}
         self.wordpiece = WordPiece(vocab, unk_token, continuing_subword_prefix, max_input_chars_per_word)
@@ -497,8 +517,8 @@ class BertTokenizer:
         out = build_batch(encodings, batched=batched, keys=keys, return_tensors=return_tensors)
         if return_length:
             lengths = [len(e) for e in encodings]
-            out["length"] = (np.asarray(lengths, dtype=np.int64) if return_tensors == "np"
-                             else lengths if batched else lengths[0])
+            # one int per example, a list even for one un-batched text (as transformers 5 returns it)
+            out["length"] = np.asarray(lengths, dtype=np.int64) if return_tensors == "np" else lengths
         return out
 
     def _strategies(self, padding, truncation, max_length, pad_to_multiple_of):
@@ -506,7 +526,8 @@ class BertTokenizer:
         if max_length is not None and padding is False and truncation is None:
             truncation = "longest_first"                  # max_length alone activates truncation
         if not isinstance(padding, (bool, str)) or padding not in _PADDING:
-            raise ConfigError(f"padding: expected False, True, 'longest', 'max_length' or 'do_not_pad', got {padding!r}")
+            raise ConfigError(f"padding: expected False, True, 'longest', 'max_length' or 'do_not_pad', "
+                              f"got {padding!r}")
         if not isinstance(truncation, (bool, str, type(None))) or truncation not in _TRUNCATION:
             raise ConfigError(f"truncation: expected None, False, True, 'longest_first', 'only_first', "
                               f"'only_second' or 'do_not_truncate', got {truncation!r}")
@@ -613,7 +634,8 @@ class BertTokenizer:
         tokens = [self._id_to_token[i] for i in self._check_ids(ids)
                   if not (skip_special_tokens and i in self._special_ids)]
         text = self.convert_tokens_to_string(tokens)
-        cleanup = self.clean_up_tokenization_spaces if clean_up_tokenization_spaces is None else clean_up_tokenization_spaces
+        cleanup = (self.clean_up_tokenization_spaces if clean_up_tokenization_spaces is None
+                   else clean_up_tokenization_spaces)
         if _check_bool(cleanup, "clean_up_tokenization_spaces"):
             text = _string_cleanup(text)
         return text
@@ -683,12 +705,14 @@ def _parse_post_processor(spec):
             if "SpecialToken" in piece:
                 tok = piece["SpecialToken"]["id"]
                 if tok not in specials:
-                    raise ConfigError(f"post_processor: the {which} template uses {tok!r}, which is not in its special_tokens")
+                    raise ConfigError(f"post_processor: the {which} template uses {tok!r}, which is not in "
+                                      f"its special_tokens")
                 out.append(("special", tok, piece["SpecialToken"]["type_id"]))
             elif "Sequence" in piece:
                 seq_id = {"A": 0, "B": 1}.get(piece["Sequence"]["id"])
                 if seq_id is None:
-                    raise ConfigError(f"post_processor: unknown sequence {piece['Sequence']['id']!r} in the {which} template")
+                    raise ConfigError(f"post_processor: unknown sequence {piece['Sequence']['id']!r} in the "
+                                      f"{which} template")
                 out.append(("sequence", seq_id, piece["Sequence"]["type_id"]))
             else:
                 raise ConfigError(f"post_processor: unknown template piece {piece!r}")
