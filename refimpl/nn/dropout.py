@@ -27,27 +27,29 @@ def _check_rng(rng):
     return None if rng is None else check_generator(rng, "rng")
 
 
-class Dropout(Module):
-    """y = x * mask, mask = keep / (1 - p), keep ~ Bernoulli(1 - p) per element (torch.nn.Dropout).
+class _MaskedIdentity(Module):
+    """Shared forward/backward of Dropout and DropPath: y = x * mask, mask drawn by `draw` or given.
 
-    x: any shape, float32/float64 -> same shape and dtype.
-    p: drop probability in [0, 1]; rng: numpy Generator, needed in train mode when p > 0 and no mask is given.
-    forward(x, mask=None): mask (x's dtype, broadcastable to x) replays a given mask instead of drawing one.
+    Subclasses set `prob` (the drop probability), `_draw` (the functional: F.dropout or F.drop_path)
+    and `_name` (for messages).
     """
 
-    def __init__(self, p: float = 0.5, rng: Optional[np.random.Generator] = None):
+    _draw = None
+    _name = ""
+
+    def __init__(self, prob: float, rng: Optional[np.random.Generator], allow_one: bool, arg: str):
         super().__init__()
-        self.p = F._check_p(p, "p", allow_one=True)
+        self.prob = F._check_p(prob, arg, allow_one=allow_one)
         self.rng = _check_rng(rng)
         self.last_mask = None
 
     def forward(self, x: np.ndarray, mask: Optional[np.ndarray] = None) -> np.ndarray:
         check_float(x, "x")
-        if self.training and self.p > 0.0 and mask is None and self.rng is None:
-            raise ConfigError(f"rng: Dropout(p={self.p}) in train mode needs a numpy Generator: "
-                              f"Dropout(p, rng=np.random.default_rng(seed)), set module.rng, pass mask=, "
+        if self.training and self.prob > 0.0 and mask is None and self.rng is None:
+            raise ConfigError(f"rng: {self._name}({self.prob}) in train mode needs a numpy Generator: "
+                              f"{self._name}(p, rng=np.random.default_rng(seed)), set module.rng, pass mask=, "
                               f"or call .eval()")
-        y, m = F.dropout(x, self.p, rng=self.rng, mask=mask, training=self.training, return_mask=True)
+        y, m = type(self)._draw(x, self.prob, rng=self.rng, mask=mask, training=self.training, return_mask=True)
         self.last_mask = m
         self.save_for_backward(m, x.shape, x.dtype)
         return y
@@ -57,13 +59,36 @@ class Dropout(Module):
         _check_dy(dy, shape, dtype)
         if m is None:
             return dy                                          # identity: dL/dx = dy
-        return dy * m                                          # dL/dx = dy * mask (the forward's mask)
+        return dy * m                                          # dL/dx = dy * mask (the forward's mask, broadcast)
 
     def extra_repr(self):
-        return f"p={self.p}"
+        return f"p={self.prob}"
 
 
-class DropPath(Module):
+class Dropout(_MaskedIdentity):
+    """y = x * mask, mask = keep / (1 - p), keep ~ Bernoulli(1 - p) per element (torch.nn.Dropout).
+
+    x: any shape, float32/float64 -> same shape and dtype.
+    p: drop probability in [0, 1]; rng: numpy Generator, needed in train mode when p > 0 and no mask is given.
+    forward(x, mask=None): mask (x's dtype, broadcastable to x) replays a given mask instead of drawing one.
+    """
+
+    _draw = staticmethod(F.dropout)
+    _name = "Dropout"
+
+    def __init__(self, p: float = 0.5, rng: Optional[np.random.Generator] = None):
+        super().__init__(p, rng, allow_one=True, arg="p")
+
+    @property
+    def p(self) -> float:
+        return self.prob
+
+    @p.setter
+    def p(self, value: float) -> None:
+        self.prob = F._check_p(value, "p", allow_one=True)
+
+
+class DropPath(_MaskedIdentity):
     """Stochastic depth per sample (transformers' ConvNext/Swin/SegFormer DropPath, timm's drop_path).
 
     x: (B, ...) float32/float64 -> same shape and dtype; y = x * mask, mask of shape (B, 1, ..., 1)
@@ -72,29 +97,16 @@ class DropPath(Module):
     forward(x, mask=None): mask of shape (B, 1, ..., 1) replays a given mask.
     """
 
+    _draw = staticmethod(F.drop_path)
+    _name = "DropPath"
+
     def __init__(self, drop_prob: float = 0.0, rng: Optional[np.random.Generator] = None):
-        super().__init__()
-        self.drop_prob = F._check_p(drop_prob, "drop_prob", allow_one=False)
-        self.rng = _check_rng(rng)
-        self.last_mask = None
+        super().__init__(drop_prob, rng, allow_one=False, arg="drop_prob")
 
-    def forward(self, x: np.ndarray, mask: Optional[np.ndarray] = None) -> np.ndarray:
-        check_float(x, "x")
-        if self.training and self.drop_prob > 0.0 and mask is None and self.rng is None:
-            raise ConfigError(f"rng: DropPath(drop_prob={self.drop_prob}) in train mode needs a numpy Generator: "
-                              f"DropPath(p, rng=np.random.default_rng(seed)), set module.rng, pass mask=, "
-                              f"or call .eval()")
-        y, m = F.drop_path(x, self.drop_prob, rng=self.rng, mask=mask, training=self.training, return_mask=True)
-        self.last_mask = m
-        self.save_for_backward(m, x.shape, x.dtype)
-        return y
+    @property
+    def drop_prob(self) -> float:
+        return self.prob
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        m, shape, dtype = self.saved()
-        _check_dy(dy, shape, dtype)
-        if m is None:
-            return dy                                          # identity: dL/dx = dy
-        return dy * m                                          # dL/dx = dy * mask   (B, ...) * (B, 1, ..., 1)
-
-    def extra_repr(self):
-        return f"p={self.drop_prob}"
+    @drop_prob.setter
+    def drop_prob(self, value: float) -> None:
+        self.prob = F._check_p(value, "drop_prob", allow_one=False)
