@@ -187,6 +187,16 @@ def tanh_backward(dy: np.ndarray, x: Optional[np.ndarray], *, y: Optional[np.nda
 
 
 # ---------------------------------------------------------------------------------------------- softmax
+def _checked_output(dy, x, axis, y, forward):
+    """(y, axis) for a (log-)softmax backward: y = forward(x, axis) unless given, all checked against dy."""
+    if y is None:
+        y = forward(x, axis)
+    check_float(y, "y")
+    axis = _check_axis(y, axis)
+    _check_dy(dy, y, x_name=f"the {forward.__name__} output")
+    return y, axis
+
+
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """y = exp(x - max) / sum(exp(x - max)) along `axis` (max-subtracted, so no overflow).
 
@@ -207,11 +217,7 @@ def softmax_backward(dy: np.ndarray, x: Optional[np.ndarray], axis: int = -1, *,
     Only the output y is needed: pass it as `y=` (what Softmax modules save) and x may be None;
     otherwise y is recomputed from x.
     """
-    if y is None:
-        y = softmax(x, axis)
-    check_float(y, "y")
-    axis = _check_axis(y, axis)
-    _check_dy(dy, y, x_name="the softmax output")
+    y, axis = _checked_output(dy, x, axis, y, softmax)
     s = np.sum(dy * y, axis=axis, keepdims=True)               # <dy, y> per slice  (..., 1, ...)
     return y * (dy - s)                                        # dL/dx_i = y_i (dy_i - sum_j dy_j y_j)
 
@@ -232,9 +238,5 @@ def log_softmax_backward(dy: np.ndarray, x: Optional[np.ndarray], axis: int = -1
     Only the output y is needed: pass it as `y=` (what LogSoftmax modules save) and x may be None;
     otherwise y is recomputed from x.
     """
-    if y is None:
-        y = log_softmax(x, axis)
-    check_float(y, "y")
-    axis = _check_axis(y, axis)
-    _check_dy(dy, y, x_name="the log_softmax output")
+    y, axis = _checked_output(dy, x, axis, y, log_softmax)
     return dy - np.exp(y) * np.sum(dy, axis=axis, keepdims=True)   # dL/dx_i = dy_i - p_i sum_j dy_j

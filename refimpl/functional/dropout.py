@@ -45,6 +45,20 @@ def _check_dy(dy, x) -> None:
         raise DTypeError(f"dy: expected dtype {x.dtype} (the dtype of x), got {dy.dtype}")
 
 
+def _masked_backward(dy, x, p, mask, training, op: str, p_name: str, *, allow_one: bool) -> np.ndarray:
+    """The backward of y = x * mask shared by dropout and drop_path (`op`, whose probability is `p_name`)."""
+    check_float(x, "x")
+    _check_dy(dy, x)
+    p = _check_p(p, p_name, allow_one=allow_one)
+    if not training or p == 0.0:
+        return dy                                              # identity: dL/dx = dy
+    if mask is None:
+        raise ConfigError(f"mask: {op}_backward needs the mask used in the forward "
+                          f"({op}(..., return_mask=True) or {op}_mask(...))")
+    _check_mask(mask, x)
+    return dy * mask                                           # dL/dx = dy * mask (broadcast to x's shape)
+
+
 # ---------------------------------------------------------------------------------------------- dropout
 def dropout_mask(rng: np.random.Generator, p: float, shape, dtype=np.float64) -> np.ndarray:
     """Scaled keep mask of `shape`: 1/(1-p) where kept (probability 1-p), 0 where dropped; p == 1 gives zeros."""
@@ -87,16 +101,7 @@ def dropout(x: np.ndarray, p: float, rng: Optional[np.random.Generator] = None, 
 def dropout_backward(dy: np.ndarray, x: np.ndarray, p: float, rng=None, mask: Optional[np.ndarray] = None,
                      training: bool = True, *, return_mask: bool = False) -> np.ndarray:
     """dx = dy * mask (the same mask as the forward); dy itself in the identity case. rng, return_mask unused."""
-    check_float(x, "x")
-    _check_dy(dy, x)
-    p = _check_p(p, "p", allow_one=True)
-    if not training or p == 0.0:
-        return dy                                              # identity: dL/dx = dy
-    if mask is None:
-        raise ConfigError("mask: dropout_backward needs the mask used in the forward "
-                          "(dropout(..., return_mask=True) or dropout_mask(...))")
-    _check_mask(mask, x)
-    return dy * mask                                           # dL/dx = dy * mask
+    return _masked_backward(dy, x, p, mask, training, "dropout", "p", allow_one=True)
 
 
 # ---------------------------------------------------------------------------------------------- drop path
@@ -152,13 +157,4 @@ def drop_path(x: np.ndarray, drop_prob: float, rng: Optional[np.random.Generator
 def drop_path_backward(dy: np.ndarray, x: np.ndarray, drop_prob: float, rng=None, mask: Optional[np.ndarray] = None,
                        training: bool = True, *, return_mask: bool = False) -> np.ndarray:
     """dx = dy * mask (broadcast over the non-batch axes); dy in the identity case. rng, return_mask unused."""
-    check_float(x, "x")
-    _check_dy(dy, x)
-    drop_prob = _check_p(drop_prob, "drop_prob", allow_one=False)
-    if not training or drop_prob == 0.0:
-        return dy                                              # identity: dL/dx = dy
-    if mask is None:
-        raise ConfigError("mask: drop_path_backward needs the mask used in the forward "
-                          "(drop_path(..., return_mask=True) or drop_path_mask(...))")
-    _check_mask(mask, x)
-    return dy * mask                                           # dL/dx = dy * mask   (B, ...)
+    return _masked_backward(dy, x, drop_prob, mask, training, "drop_path", "drop_prob", allow_one=False)

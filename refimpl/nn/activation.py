@@ -102,46 +102,40 @@ class Tanh(_Elementwise):
     _from_output = True
 
 
-class Softmax(Module):
+class _AlongDim(Module):
+    """y = f(x) along `dim` (softmax, log_softmax); saves y, from which their backwards are computed."""
+
+    _fn = None            # forward function: _fn(x, dim)
+    _bwd = None           # backward function: _bwd(dy, None, dim, y=y)
+
+    def __init__(self, dim: int = -1):
+        super().__init__()
+        self.dim = _check_dim(dim)
+
+    def forward(self, x):
+        check_float(x, "x")
+        y = self._fn(x, self.dim)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, dy):
+        (y,) = self.saved()
+        return self._bwd(dy, None, self.dim, y=y)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class Softmax(_AlongDim):
     """y = softmax(x) along `dim` (default -1, the axis every HF model uses); saves y for backward."""
-
-    def __init__(self, dim: int = -1):
-        super().__init__()
-        self.dim = _check_dim(dim)
-
-    def forward(self, x):
-        check_float(x, "x")
-        y = F.softmax(x, self.dim)
-        self.save_for_backward(y)
-        return y
-
-    def backward(self, dy):
-        (y,) = self.saved()
-        return F.softmax_backward(dy, None, self.dim, y=y)
-
-    def extra_repr(self):
-        return f"dim={self.dim}"
+    _fn = staticmethod(F.softmax)
+    _bwd = staticmethod(F.softmax_backward)
 
 
-class LogSoftmax(Module):
+class LogSoftmax(_AlongDim):
     """y = log_softmax(x) along `dim` (default -1); saves y for backward."""
-
-    def __init__(self, dim: int = -1):
-        super().__init__()
-        self.dim = _check_dim(dim)
-
-    def forward(self, x):
-        check_float(x, "x")
-        y = F.log_softmax(x, self.dim)
-        self.save_for_backward(y)
-        return y
-
-    def backward(self, dy):
-        (y,) = self.saved()
-        return F.log_softmax_backward(dy, None, self.dim, y=y)
-
-    def extra_repr(self):
-        return f"dim={self.dim}"
+    _fn = staticmethod(F.log_softmax)
+    _bwd = staticmethod(F.log_softmax_backward)
 
 
 # HF `hidden_act` string -> (module class, constructor kwargs), mirroring transformers.activations.ACT2CLS

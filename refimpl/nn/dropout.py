@@ -27,6 +27,16 @@ def _check_rng(rng):
     return None if rng is None else check_generator(rng, "rng")
 
 
+def _prob_alias(name: str, allow_one: bool) -> property:
+    """The public name of `prob` (torch's `p`, transformers' `drop_prob`), validated on assignment."""
+    def _get(self) -> float:
+        return self.prob
+
+    def _set(self, value: float) -> None:
+        self.prob = F._check_p(value, name, allow_one=allow_one)
+    return property(_get, _set)
+
+
 class _MaskedIdentity(Module):
     """Shared forward/backward of Dropout and DropPath: y = x * mask, mask drawn by `draw` or given.
 
@@ -76,16 +86,10 @@ class Dropout(_MaskedIdentity):
     _draw = staticmethod(F.dropout)
     _name = "Dropout"
 
+    p = _prob_alias("p", allow_one=True)
+
     def __init__(self, p: float = 0.5, rng: Optional[np.random.Generator] = None):
         super().__init__(p, rng, allow_one=True, arg="p")
-
-    @property
-    def p(self) -> float:
-        return self.prob
-
-    @p.setter
-    def p(self, value: float) -> None:
-        self.prob = F._check_p(value, "p", allow_one=True)
 
 
 class DropPath(_MaskedIdentity):
@@ -100,13 +104,7 @@ class DropPath(_MaskedIdentity):
     _draw = staticmethod(F.drop_path)
     _name = "DropPath"
 
+    drop_prob = _prob_alias("drop_prob", allow_one=False)
+
     def __init__(self, drop_prob: float = 0.0, rng: Optional[np.random.Generator] = None):
         super().__init__(drop_prob, rng, allow_one=False, arg="drop_prob")
-
-    @property
-    def drop_prob(self) -> float:
-        return self.prob
-
-    @drop_prob.setter
-    def drop_prob(self, value: float) -> None:
-        self.prob = F._check_p(value, "drop_prob", allow_one=False)

@@ -41,6 +41,14 @@ def _data(p: Optional[Parameter]) -> Optional[np.ndarray]:
     return None if p is None else p.data
 
 
+def _accumulate_affine(module: Module, dweight, dbias) -> None:
+    """Add the affine gradients to module.weight and module.bias, each only if the module has it."""
+    if module.weight is not None:
+        module.weight.accumulate(dweight)                      # dL/dweight
+    if module.bias is not None:
+        module.bias.accumulate(dbias)                          # dL/dbias
+
+
 def _check_channels(x: np.ndarray, c: int, what: str, ndim: Optional[int] = None) -> None:
     """x: (N, C, *) with C == c (and exactly `ndim` dimensions when given)."""
     if ndim is not None and x.ndim != ndim:
@@ -101,10 +109,7 @@ class LayerNorm(Module):
         (x,) = self.saved()
         dx, _, dweight, dbias = layer_norm_backward(dy, x, self.normalized_shape, _data(self.weight),
                                                     _data(self.bias), self.eps, axes=self._axes(x))
-        if self.weight is not None:
-            self.weight.accumulate(dweight)
-        if self.bias is not None:
-            self.bias.accumulate(dbias)
+        _accumulate_affine(self, dweight, dbias)
         return dx
 
     def extra_repr(self):
@@ -183,9 +188,7 @@ class GroupNorm(Module):
         (x,) = self.saved()
         dx, _, dweight, dbias = group_norm_backward(dy, x, self.num_groups, _data(self.weight), _data(self.bias),
                                                     self.eps)
-        if self.affine:
-            self.weight.accumulate(dweight)
-            self.bias.accumulate(dbias)
+        _accumulate_affine(self, dweight, dbias)
         return dx
 
     def extra_repr(self):
@@ -257,10 +260,7 @@ class BatchNorm2d(Module):
         dx, _, _, dweight, dbias = batch_norm_backward(dy, x, running_mean, running_var, _data(self.weight),
                                                        _data(self.bias), training=running_mean is None,
                                                        eps=self.eps)
-        if self.weight is not None:
-            self.weight.accumulate(dweight)
-        if self.bias is not None:
-            self.bias.accumulate(dbias)
+        _accumulate_affine(self, dweight, dbias)
         return dx
 
     def extra_repr(self):

@@ -83,45 +83,46 @@ class AvgPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class AdaptiveAvgPool1d(Module):
+class _AdaptiveAvgPool(Module):
+    """Shared forward/backward of the adaptive average pools: subclasses set output_size, _fn and _bwd."""
+
+    _fn = None            # forward function: _fn(x, output_size)
+    _bwd = None           # backward function: _bwd(dy, x, output_size)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y = self._fn(x, self.output_size)                        # (N, C, *output_size)
+        self.save_for_backward(x)
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        (x,) = self.saved()
+        return self._bwd(dy, x, self.output_size)                # x's shape
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool1d(_AdaptiveAvgPool):
     """y[n, c, i] = mean(x[n, c, floor(i*L/out) : ceil((i+1)*L/out)]). x: (N, C, L) -> (N, C, out)."""
+
+    _fn = staticmethod(adaptive_avg_pool1d)
+    _bwd = staticmethod(adaptive_avg_pool1d_backward)
 
     def __init__(self, output_size):
         super().__init__()
         (self.output_size,) = adaptive_output_size(output_size, (1,), 1)
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        y = adaptive_avg_pool1d(x, self.output_size)             # (N, C, out)
-        self.save_for_backward(x)
-        return y
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        (x,) = self.saved()
-        return adaptive_avg_pool1d_backward(dy, x, self.output_size)
-
-    def extra_repr(self):
-        return f"output_size={self.output_size}"
-
-
-class AdaptiveAvgPool2d(Module):
+class AdaptiveAvgPool2d(_AdaptiveAvgPool):
     """Mean over row windows [floor(i*H/oh), ceil((i+1)*H/oh)) x column windows (the same rule).
 
     x: (N, C, H, W) -> (N, C, oh, ow). output_size: int or (oh, ow); a None entry keeps that input size.
     """
 
+    _fn = staticmethod(adaptive_avg_pool2d)
+    _bwd = staticmethod(adaptive_avg_pool2d_backward)
+
     def __init__(self, output_size):
         super().__init__()
         adaptive_output_size(output_size, (1, 1), 2)                  # validate now; None entries resolve per input
         self.output_size = output_size
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        y = adaptive_avg_pool2d(x, self.output_size)             # (N, C, oh, ow)
-        self.save_for_backward(x)
-        return y
-
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        (x,) = self.saved()
-        return adaptive_avg_pool2d_backward(dy, x, self.output_size)
-
-    def extra_repr(self):
-        return f"output_size={self.output_size}"

@@ -8,6 +8,11 @@ Each area registers its checks in refimpl/testing/selfchecks/<area>.py:
 
 A check returns a GradcheckReport or ParityReport (not raising); checks of kind "torch ..." are
 skipped when PyTorch is not installed.
+
+Most layers get the same three checks, "gradcheck f64", "torch f64" and "torch f32"; register them in one
+call with `register_layer_checks` (a Module against a torch.nn.Module), `register_function_checks` (a
+function and its backward against a torch function), or `register_standard_checks` (your own two
+callables, for checks that need a setup of their own).
 """
 from __future__ import annotations
 
@@ -15,8 +20,11 @@ import importlib
 import pkgutil
 import time
 import traceback
+import warnings
 from dataclasses import dataclass
-from typing import Callable, List
+from typing import Callable, List, Optional, Sequence
+
+import numpy as np
 
 _REGISTRY: List["Check"] = []
 
@@ -46,6 +54,79 @@ def register_check(layer: str, kind: str, needs_torch: bool = None):
     return deco
 
 
+def register_standard_checks(layer: str, gradcheck_f64: Callable, torch_parity: Callable) -> None:
+    """Register the three checks every layer gets: "gradcheck f64", "torch f64" and "torch f32".
+
+    gradcheck_f64() -> GradcheckReport; torch_parity(dtype) -> ParityReport, called with np.float64 and
+    np.float32.
+    """
+    register_check(layer, "gradcheck f64")(gradcheck_f64)
+    register_check(layer, "torch f64")(lambda: torch_parity(np.float64))
+    register_check(layer, "torch f32")(lambda: torch_parity(np.float32))
+
+
+def register_layer_checks(layer: str, make_ref: Callable, make_torch: Callable, make_inputs: Callable, *,
+                          kwargs: Optional[dict] = None, torch_kwargs: Optional[dict] = None,
+                          ignore_torch_warnings: Sequence[type] = ()) -> None:
+    """The three standard checks of a refimpl Module against a torch.nn.Module.
+
+    make_ref(dtype) -> a new refimpl Module; make_torch(torch) -> a new torch.nn.Module (built after
+    torch.manual_seed(0); its weights are loaded into the refimpl module); make_inputs(dtype) -> the list of
+    positional inputs. kwargs / torch_kwargs: extra forward keyword arguments (as in
+    compare_module_with_torch). ignore_torch_warnings: warning categories silenced during the torch
+    comparison (e.g. UserWarning for torch's note on even-kernel "same" padding).
+    gradcheck f64 runs on make_ref(np.float64) and make_inputs(np.float64).
+    """
+    from .gradcheck import gradcheck
+    from .parity import compare_module_with_torch
+
+    def _gradcheck():
+        return gradcheck(make_ref(np.float64), make_inputs(np.float64), kwargs=kwargs, raise_on_failure=False)
+
+    def _compare(dtype):
+        import torch
+        torch.manual_seed(0)
+        return compare_module_with_torch(make_ref(dtype), make_torch(torch), make_inputs(dtype), dtype=dtype,
+                                         kwargs=kwargs, torch_kwargs=torch_kwargs)
+
+    def _torch(dtype):
+        if not ignore_torch_warnings:
+            return _compare(dtype)
+        with warnings.catch_warnings():
+            for category in ignore_torch_warnings:
+                warnings.simplefilter("ignore", category)
+            return _compare(dtype)
+
+    register_standard_checks(layer, _gradcheck, _torch)
+
+
+def register_function_checks(layer: str, fn: Callable, fn_backward: Callable, make_torch_fn: Callable,
+                             make_inputs: Callable) -> None:
+    """The three standard checks of a function `fn` and its `fn_backward` against a torch function.
+
+    make_inputs(dtype) -> (inputs, kwargs): the positional inputs (float ones are differentiated) and the
+    keyword arguments of fn, e.g. ([x], dict(target=t, reduction="mean")); fn_backward(*grad_outputs,
+    *inputs, **kwargs) as gradcheck expects. make_torch_fn(torch) -> the torch function; it gets the same
+    keyword arguments, numpy arrays among them turned into tensors with torch.from_numpy.
+    """
+    from .gradcheck import gradcheck
+    from .parity import compare_function_with_torch
+
+    def _gradcheck():
+        inputs, kw = make_inputs(np.float64)
+        return gradcheck(fn, inputs, backward=fn_backward, kwargs=kw, raise_on_failure=False)
+
+    def _torch(dtype):
+        import torch
+        inputs, kw = make_inputs(dtype)
+        torch_fn = make_torch_fn(torch)
+        torch_kw = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+        return compare_function_with_torch(lambda *xs: fn(*xs, **kw), lambda *gs: fn_backward(*gs, *inputs, **kw),
+                                           lambda *ts: torch_fn(*ts, **torch_kw), inputs, dtype=dtype)
+
+    register_standard_checks(layer, _gradcheck, _torch)
+
+
 def load_all_checks() -> List[Check]:
     from . import selfchecks
     for mod in pkgutil.iter_modules(selfchecks.__path__):
@@ -66,7 +147,6 @@ def run_checks(pattern: str = "", torch_available: bool = None) -> List[CheckRes
         except ImportError:
             torch_available = False
     if torch_available:  # pay torch's lazy autograd imports once, not in the first check's time
-        import torch
         x = torch.ones(2, dtype=torch.float64, requires_grad=True)
         (x * x).sum().backward()
     results = []

@@ -130,7 +130,7 @@ def test_module_applied_twice_backpropagates_in_reverse_order(rng):
     lin = Linear(3, 3)
     x = rng.standard_normal((2, 3))
     y1 = lin(x)
-    y2 = lin(y1)
+    lin(y1)  # second application: its saved input is y1
     dy2 = rng.standard_normal((2, 3))
     dy1 = lin.backward(dy2)
     dx = lin.backward(dy1)

@@ -166,7 +166,7 @@ def test_upsample_module_gradcheck_and_protocol(rng):
     with no_grad():
         m(x)
     assert not m._saved
-    y1, y2 = m(x), m(x[:, :, ::-1])            # applied twice: backward pops in reverse order
+    y1, _ = m(x), m(x[:, :, ::-1])            # applied twice: backward pops in reverse order
     g = rng.standard_normal(y1.shape)
     assert_close(m.backward(g), interpolate_backward(g, x, size=(6, 4), mode="bicubic", align_corners=True))
     m.backward(g)

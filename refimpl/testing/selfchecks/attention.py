@@ -6,7 +6,7 @@ from ...functional.attention import (attention_dropout_mask, scaled_dot_product_
 from ...nn.attention import MultiHeadAttention
 from ..gradcheck import gradcheck
 from ..parity import compare_function_with_torch, compare_module_with_torch
-from ..selfcheck import register_check
+from ..selfcheck import register_standard_checks
 
 _SDPA = "F.scaled_dot_product_attention"
 _MHA = "nn.MultiHeadAttention"
@@ -24,7 +24,6 @@ def _bool_mask(lk=5):
     return m
 
 
-@register_check(_SDPA, "gradcheck f64")
 def _sdpa_gradcheck():
     q, k, v = _qkv()
     r = np.random.default_rng(2)
@@ -49,14 +48,7 @@ def _sdpa_torch(dtype):
         [q, k, v], dtype=dtype)
 
 
-@register_check(_SDPA, "torch f64")
-def _sdpa_torch64():
-    return _sdpa_torch(np.float64)
-
-
-@register_check(_SDPA, "torch f32")
-def _sdpa_torch32():
-    return _sdpa_torch(np.float32)
+register_standard_checks(_SDPA, _sdpa_gradcheck, _sdpa_torch)
 
 
 class _OutputOnly(MultiHeadAttention):
@@ -64,7 +56,6 @@ class _OutputOnly(MultiHeadAttention):
         return super().forward(*args, **kwargs)[0]
 
 
-@register_check(_MHA, "gradcheck f64")
 def _mha_gradcheck():
     r = np.random.default_rng(3)
     m = _OutputOnly(6, 2, dropout=0.2, rng=r)
@@ -101,11 +92,4 @@ def _mha_torch(dtype):
                                      torch_kwargs=dict(attn_mask=torch.from_numpy(m & tri)))
 
 
-@register_check(_MHA, "torch f64")
-def _mha_torch64():
-    return _mha_torch(np.float64)
-
-
-@register_check(_MHA, "torch f32")
-def _mha_torch32():
-    return _mha_torch(np.float32)
+register_standard_checks(_MHA, _mha_gradcheck, _mha_torch)

@@ -3,9 +3,7 @@ import numpy as np
 
 from ...nn.conv import Conv1d, Conv2d
 from ...nn.pooling import AdaptiveAvgPool2d, MaxPool2d
-from ..gradcheck import gradcheck
-from ..parity import compare_module_with_torch
-from ..selfcheck import register_check
+from ..selfcheck import register_layer_checks
 
 
 def _x(shape, dtype=np.float64):
@@ -33,25 +31,9 @@ _LAYERS = {
 
 
 def _register(label, shape, make_ref, make_torch):
-    @register_check(label, "gradcheck f64")
-    def _grad():
-        return gradcheck(make_ref(np.float64), [_x(shape)], raise_on_failure=False)
-
-    def _parity(dtype):
-        import torch
-        import warnings
-        torch.manual_seed(0)
-        with warnings.catch_warnings():   # torch warns that even-kernel "same" copies the input
-            warnings.simplefilter("ignore", UserWarning)
-            return compare_module_with_torch(make_ref(dtype), make_torch(torch), [_x(shape, dtype)], dtype=dtype)
-
-    @register_check(label, "torch f64")
-    def _t64():
-        return _parity(np.float64)
-
-    @register_check(label, "torch f32")
-    def _t32():
-        return _parity(np.float32)
+    # torch warns that even-kernel "same" padding copies the input
+    register_layer_checks(label, make_ref, make_torch, lambda dtype: [_x(shape, dtype)],
+                          ignore_torch_warnings=(UserWarning,))
 
 
 for _label, (_shape, _ref, _torch) in _LAYERS.items():

@@ -10,9 +10,8 @@ from ...losses.regression import (huber_loss, huber_loss_backward, l1_loss, l1_l
 from ...optim.adamw import AdamW
 from ...optim.sgd import SGD
 from ..assert_close import compare
-from ..gradcheck import gradcheck
-from ..parity import ParityReport, compare_function_with_torch, torch_dtype
-from ..selfcheck import register_check
+from ..parity import ParityReport, torch_dtype
+from ..selfcheck import register_check, register_function_checks
 
 
 def _rng():
@@ -20,80 +19,34 @@ def _rng():
 
 
 # ----------------------------------------------------------------------------- cross-entropy
-def _ce_inputs(dtype=np.float64):
+def _ce_case(dtype=np.float64):
+    """(inputs, kwargs) of cross_entropy: logits with K-dim targets, an ignored target, class weights."""
     rng = _rng()
     x = rng.standard_normal((3, 4, 2)).astype(dtype)               # (N, C, d1): K-dim targets
     t = rng.integers(0, 4, (3, 2))
     t[0, 1] = -100
     w = rng.uniform(0.5, 2.0, 4).astype(dtype)
-    return x, t, w
+    return [x], dict(target=t, weight=w, reduction="mean", label_smoothing=0.1)
 
 
-_CE_KW = dict(reduction="mean", label_smoothing=0.1)
-
-
-@register_check("losses.cross_entropy", "gradcheck f64")
-def _ce_gradcheck():
-    x, t, w = _ce_inputs()
-    return gradcheck(cross_entropy, [x], backward=cross_entropy_backward,
-                     kwargs=dict(target=t, weight=w, **_CE_KW), raise_on_failure=False)
-
-
-def _ce_torch(dtype):
-    import torch
-    x, t, w = _ce_inputs(dtype)
-    tt, tw = torch.from_numpy(t), torch.from_numpy(w)
-    return compare_function_with_torch(
-        lambda x: cross_entropy(x, t, weight=w, **_CE_KW), lambda g: cross_entropy_backward(g, x, t, weight=w, **_CE_KW),
-        lambda xt: torch.nn.functional.cross_entropy(xt, tt, weight=tw, **_CE_KW), [x], dtype=dtype)
-
-
-@register_check("losses.cross_entropy", "torch f64")
-def _ce_torch64():
-    return _ce_torch(np.float64)
-
-
-@register_check("losses.cross_entropy", "torch f32")
-def _ce_torch32():
-    return _ce_torch(np.float32)
+register_function_checks("losses.cross_entropy", cross_entropy, cross_entropy_backward,
+                         lambda torch: torch.nn.functional.cross_entropy, _ce_case)
 
 
 # ----------------------------------------------------------------------------- BCE with logits
-def _bce_inputs(dtype=np.float64):
+def _bce_case(dtype=np.float64):
+    """(inputs, kwargs) of binary_cross_entropy_with_logits: soft targets, element weights, pos_weight."""
     rng = _rng()
     x = (3 * rng.standard_normal((4, 3))).astype(dtype)
     t = rng.uniform(0, 1, (4, 3)).astype(dtype)
     w = rng.uniform(0.5, 2.0, (4, 3)).astype(dtype)
     pw = rng.uniform(0.5, 3.0, 3).astype(dtype)
-    return x, t, w, pw
+    return [x], dict(target=t, weight=w, pos_weight=pw)
 
 
-@register_check("losses.bce_with_logits", "gradcheck f64")
-def _bce_gradcheck():
-    x, t, w, pw = _bce_inputs()
-    return gradcheck(binary_cross_entropy_with_logits, [x], backward=binary_cross_entropy_with_logits_backward,
-                     kwargs=dict(target=t, weight=w, pos_weight=pw), raise_on_failure=False)
-
-
-def _bce_torch(dtype):
-    import torch
-    x, t, w, pw = _bce_inputs(dtype)
-    tt, tw, tpw = torch.from_numpy(t), torch.from_numpy(w), torch.from_numpy(pw)
-    return compare_function_with_torch(
-        lambda x: binary_cross_entropy_with_logits(x, t, weight=w, pos_weight=pw),
-        lambda g: binary_cross_entropy_with_logits_backward(g, x, t, weight=w, pos_weight=pw),
-        lambda xt: torch.nn.functional.binary_cross_entropy_with_logits(xt, tt, weight=tw, pos_weight=tpw),
-        [x], dtype=dtype)
-
-
-@register_check("losses.bce_with_logits", "torch f64")
-def _bce_torch64():
-    return _bce_torch(np.float64)
-
-
-@register_check("losses.bce_with_logits", "torch f32")
-def _bce_torch32():
-    return _bce_torch(np.float32)
+register_function_checks("losses.bce_with_logits", binary_cross_entropy_with_logits,
+                         binary_cross_entropy_with_logits_backward,
+                         lambda torch: torch.nn.functional.binary_cross_entropy_with_logits, _bce_case)
 
 
 # ----------------------------------------------------------------------------- regression losses
@@ -107,23 +60,12 @@ _REGRESSION = {
 
 def _reg_inputs(dtype=np.float64):
     rng = _rng()
-    return rng.standard_normal((3, 4)).astype(dtype), rng.standard_normal((3, 4)).astype(dtype)
+    return [rng.standard_normal((3, 4)).astype(dtype), rng.standard_normal((3, 4)).astype(dtype)]
 
 
 def _register_regression(name, f, fb, kw):
-    @register_check(f"losses.{name}", "gradcheck f64")
-    def _gc():
-        return gradcheck(f, list(_reg_inputs()), backward=fb, kwargs=kw, raise_on_failure=False)
-
-    def _torch(dtype):
-        import torch
-        tf = getattr(torch.nn.functional, name)
-        x, t = _reg_inputs(dtype)
-        return compare_function_with_torch(lambda x, t: f(x, t, **kw), lambda g: fb(g, x, t, **kw),
-                                           lambda xt, tt: tf(xt, tt, **kw), [x, t], dtype=dtype)
-
-    register_check(f"losses.{name}", "torch f64")(lambda: _torch(np.float64))
-    register_check(f"losses.{name}", "torch f32")(lambda: _torch(np.float32))
+    register_function_checks(f"losses.{name}", f, fb, lambda torch: getattr(torch.nn.functional, name),
+                             lambda dtype: (_reg_inputs(dtype), kw))
 
 
 for _name, (_f, _fb, _kw) in _REGRESSION.items():

@@ -7,7 +7,7 @@ from ...nn.dropout import Dropout, DropPath
 from ...nn.embedding import Embedding
 from ..gradcheck import gradcheck
 from ..parity import compare_function_with_torch, compare_module_with_torch
-from ..selfcheck import register_check
+from ..selfcheck import register_layer_checks, register_standard_checks
 
 
 def _x(dtype=np.float64, shape=(2, 3, 4)):
@@ -21,10 +21,17 @@ def _torch_dtype(dtype):
 
 
 # ---------------------------------------------------------------------------------------------- activations
-_ACTIVATIONS = {  # label: (refimpl factory, torch factory)
+def _quick_gelu_torch(torch):
+    class QuickGELUTorch(torch.nn.Module):  # transformers' "quick_gelu", written from its definition
+        def forward(self, t):
+            return t * torch.sigmoid(1.702 * t)
+    return QuickGELUTorch()
+
+
+_ACTIVATIONS = {  # label: (refimpl factory, torch factory(torch))
     "nn.GELU": (GELU, lambda torch: torch.nn.GELU()),
     "nn.GELU(tanh)": (lambda: GELU("tanh"), lambda torch: torch.nn.GELU(approximate="tanh")),
-    "nn.QuickGELU": (QuickGELU, None),
+    "nn.QuickGELU": (QuickGELU, _quick_gelu_torch),
     "nn.ReLU": (ReLU, lambda torch: torch.nn.ReLU()),
     "nn.SiLU": (SiLU, lambda torch: torch.nn.SiLU()),
     "nn.Sigmoid": (Sigmoid, lambda torch: torch.nn.Sigmoid()),
@@ -34,25 +41,9 @@ _ACTIVATIONS = {  # label: (refimpl factory, torch factory)
 }
 
 
-def _quick_gelu_torch(torch):
-    class QuickGELUTorch(torch.nn.Module):  # transformers' "quick_gelu", written from its definition
-        def forward(self, t):
-            return t * torch.sigmoid(1.702 * t)
-    return QuickGELUTorch()
-
-
 def _register_activation(label, ref_factory, torch_factory):
-    @register_check(label, "gradcheck f64")
-    def _grad():
-        return gradcheck(ref_factory(), [_x()], raise_on_failure=False)
-
-    def _torch(dtype):
-        import torch
-        tm = (torch_factory or _quick_gelu_torch)(torch)
-        return compare_module_with_torch(ref_factory(), tm, [_x(dtype)], dtype=dtype)
-
-    register_check(label, "torch f64")(lambda: _torch(np.float64))
-    register_check(label, "torch f32")(lambda: _torch(np.float32))
+    # activations hold no parameters and take any float dtype: the module is built without one
+    register_layer_checks(label, lambda dtype: ref_factory(), torch_factory, lambda dtype: [_x(dtype)])
 
 
 for _label, (_ref, _tf) in _ACTIVATIONS.items():
@@ -72,7 +63,6 @@ def _fixed_mask(shape, keep_prob, per_sample=False):
     return (rng.random(mshape) < keep_prob) / keep_prob
 
 
-@register_check("nn.Dropout", "gradcheck f64")
 def _dropout_grad():
     x = _x()
     return gradcheck(Dropout(0.4), [x], kwargs={"mask": _fixed_mask(x.shape, 0.6)}, raise_on_failure=False)
@@ -91,17 +81,9 @@ def _dropout_torch(dtype):
     return compare_function_with_torch(lambda v: ref(v, mask=mask), ref.backward, torch_forward, [x], dtype=dtype)
 
 
-@register_check("nn.Dropout", "torch f64")
-def _dropout_t64():
-    return _dropout_torch(np.float64)
+register_standard_checks("nn.Dropout", _dropout_grad, _dropout_torch)
 
 
-@register_check("nn.Dropout", "torch f32")
-def _dropout_t32():
-    return _dropout_torch(np.float32)
-
-
-@register_check("nn.DropPath", "gradcheck f64")
 def _drop_path_grad():
     x = _x(shape=(4, 3, 2))
     return gradcheck(DropPath(0.5), [x], kwargs={"mask": _fixed_mask(x.shape, 0.5, per_sample=True)},
@@ -123,14 +105,7 @@ def _drop_path_torch(dtype):
     return compare_function_with_torch(lambda v: ref(v, mask=mask), ref.backward, torch_forward, [x], dtype=dtype)
 
 
-@register_check("nn.DropPath", "torch f64")
-def _drop_path_t64():
-    return _drop_path_torch(np.float64)
-
-
-@register_check("nn.DropPath", "torch f32")
-def _drop_path_t32():
-    return _drop_path_torch(np.float32)
+register_standard_checks("nn.DropPath", _drop_path_grad, _drop_path_torch)
 
 
 # ---------------------------------------------------------------------------------------------- embedding
@@ -151,7 +126,6 @@ class _IdsOnly(Module):
 _IDS = np.array([[1, 4, 4, 0], [4, 2, 0, 9]])     # repeated ids and pad tokens (id 0)
 
 
-@register_check("nn.Embedding", "gradcheck f64")
 def _emb_grad():
     ids = np.where(_IDS == 0, 3, _IDS)            # the pad row's zero gradient is a convention, not a derivative
     return gradcheck(_IdsOnly(Embedding(10, 5, padding_idx=0)), [ids], raise_on_failure=False)
@@ -166,11 +140,4 @@ def _emb_torch(dtype):
     return compare_module_with_torch(Embedding(10, 5, padding_idx=0, dtype=dtype), tm, [_IDS], dtype=dtype)
 
 
-@register_check("nn.Embedding", "torch f64")
-def _emb_t64():
-    return _emb_torch(np.float64)
-
-
-@register_check("nn.Embedding", "torch f32")
-def _emb_t32():
-    return _emb_torch(np.float32)
+register_standard_checks("nn.Embedding", _emb_grad, _emb_torch)

@@ -2,9 +2,7 @@
 import numpy as np
 
 from ...nn.normalization import BatchNorm2d, FrozenBatchNorm2d, GroupNorm, LayerNorm, RMSNorm
-from ..gradcheck import gradcheck
-from ..parity import compare_module_with_torch
-from ..selfcheck import register_check
+from ..selfcheck import register_layer_checks
 
 
 def _x(shape, dtype=np.float64, seed=1):
@@ -34,23 +32,14 @@ def _torch_randomize(torch_module, seed=2):
 
 
 def _register(layer, make_ref, make_torch, shape, train=True):
-    """gradcheck f64 + torch f64 + torch f32 for one layer configuration."""
+    """gradcheck f64 + torch f64 + torch f32 for one layer configuration, in train or eval mode.
 
-    @register_check(layer, "gradcheck f64")
-    def _gradcheck():
-        return gradcheck(_randomize(make_ref(np.float64)).train(train), [_x(shape)], raise_on_failure=False)
-
-    def _torch(dtype):
-        t = _torch_randomize(make_torch()).train(train)
-        return compare_module_with_torch(make_ref(dtype).train(train), t, [_x(shape, dtype)], dtype=dtype)
-
-    @register_check(layer, "torch f64")
-    def _torch64():
-        return _torch(np.float64)
-
-    @register_check(layer, "torch f32")
-    def _torch32():
-        return _torch(np.float32)
+    The refimpl module gets non-trivial weights and statistics for the gradcheck; in the torch checks
+    they are overwritten by the (randomized) torch module's.
+    """
+    register_layer_checks(layer, lambda dtype: _randomize(make_ref(dtype)).train(train),
+                          lambda torch: _torch_randomize(make_torch()).train(train),
+                          lambda dtype: [_x(shape, dtype)])
 
 
 def _torch_layernorm(*args, **kw):
