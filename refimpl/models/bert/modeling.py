@@ -1,0 +1,936 @@
+"""BERT (Devlin et al., 2019): the bidirectional Transformer encoder and its task heads.
+
+    input_ids (B, L) ─ word + position + token_type embeddings ─ LayerNorm ─ dropout    -> h_0 (B, L, E)
+    h_l = BertLayer(h_{l-1}),  l = 1..N:
+        a   = LayerNorm(h + dropout(W_o · MultiHeadSelfAttention(h, padding mask)))     attention.output
+        h'  = LayerNorm(a + dropout(W_2 · act(W_1 a)))                                   intermediate / output
+    pooler: tanh(W_p h_N[:, 0])                                                          (B, E)
+
+Heads (names, keys and losses as transformers 5.24):
+    BertForPreTraining             cls.predictions (MLM, decoder tied to the word embeddings and to
+                                   cls.predictions.bias) + cls.seq_relationship (NSP on the pooler);
+                                   loss = CE(MLM, ignore -100) + CE(NSP), only when both labels are given
+    BertForMaskedLM                cls.predictions; loss CE(ignore -100)
+    BertForNextSentencePrediction  cls.seq_relationship on the pooler; loss CE
+    BertForSequenceClassification  dropout + classifier on the pooler; MSE / CE / BCE by problem_type
+    BertForTokenClassification     dropout + classifier per token; CE(ignore -100)
+    BertForQuestionAnswering       qa_outputs per token -> start/end logits; mean of two CEs
+                                   (positions clamped to [0, L], L ignored)
+
+Attention mask: transformers 5 (default "sdpa" attention) turns the (B, L) padding mask into a
+boolean (B, 1, L, L) mask, True where the KEY is a real token, for every query row, pad queries
+included; nothing is unmasked. A sequence that is all padding therefore has fully masked rows,
+for which torch's SDPA returns 0 (and gradient 0): refimpl uses fully_masked_rows="zeros", so the
+output is finite and equals transformers' even there. (Eager attention, with its additive
+finfo.min mask, gives a uniform row instead; only an all-pad sequence tells the two apart.)
+attentions (output_attentions=True) are the probabilities after attention dropout, what
+transformers' eager attention returns (its sdpa path returns none).
+
+Dropout: in training mode every forward needs `rng` (a numpy Generator); masks are drawn in the
+order transformers applies dropout (embeddings; per layer: attention probabilities, attention
+output, feed-forward output; then the head).
+
+The shared pieces below (ModelOutput types, AttentionHeads, mask and input checks, the loss
+helpers) are imported by DistilBERT as well.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from ...core.errors import ConfigError, DTypeError, ShapeError
+from ...core.kernel_dispatch import dispatch
+from ...core.model import ModelOutput, PreTrainedModel
+from ...core.module import Module, ModuleList
+from ...core.parameter import Parameter
+from ...core.validation import check_float, check_generator, check_int_array
+from ...functional.activation import softmax_backward
+from ...functional.attention import _probabilities, attention_dropout_mask
+from ...functional.dropout import dropout_mask
+from ...losses.binary_cross_entropy import (binary_cross_entropy_with_logits,
+                                            binary_cross_entropy_with_logits_backward)
+from ...losses.cross_entropy import cross_entropy, cross_entropy_backward
+from ...losses.regression import mse_loss, mse_loss_backward
+from ...nn.activation import Tanh, get_activation
+from ...nn.dropout import Dropout
+from ...nn.embedding import Embedding
+from ...nn.init import normal
+from ...nn.linear import Linear
+from ...nn.normalization import LayerNorm
+from .config import BertConfig
+
+__all__ = ["BertModel", "BertPreTrainedModel", "BertForPreTraining", "BertForMaskedLM",
+           "BertForNextSentencePrediction", "BertForSequenceClassification", "BertForTokenClassification",
+           "BertForQuestionAnswering", "BaseModelOutput", "BaseModelOutputWithPooling", "BertForPreTrainingOutput",
+           "MaskedLMOutput", "NextSentencePredictorOutput", "SequenceClassifierOutput", "TokenClassifierOutput",
+           "QuestionAnsweringModelOutput", "AttentionHeads", "LayerStack"]
+
+
+# ============================================================================================ outputs
+class BaseModelOutput(ModelOutput):
+    last_hidden_state: Optional[np.ndarray] = None
+    hidden_states: Optional[tuple] = None
+    attentions: Optional[tuple] = None
+
+
+class BaseModelOutputWithPooling(ModelOutput):
+    last_hidden_state: Optional[np.ndarray] = None
+    pooler_output: Optional[np.ndarray] = None
+    hidden_states: Optional[tuple] = None
+    attentions: Optional[tuple] = None
+
+
+class BertForPreTrainingOutput(ModelOutput):
+    loss: Optional[np.ndarray] = None
+    prediction_logits: Optional[np.ndarray] = None
+    seq_relationship_logits: Optional[np.ndarray] = None
+    hidden_states: Optional[tuple] = None
+    attentions: Optional[tuple] = None
+
+
+class MaskedLMOutput(ModelOutput):
+    loss: Optional[np.ndarray] = None
+    logits: Optional[np.ndarray] = None
+    hidden_states: Optional[tuple] = None
+    attentions: Optional[tuple] = None
+
+
+class NextSentencePredictorOutput(MaskedLMOutput):
+    pass
+
+
+class SequenceClassifierOutput(MaskedLMOutput):
+    pass
+
+
+class TokenClassifierOutput(MaskedLMOutput):
+    pass
+
+
+class QuestionAnsweringModelOutput(ModelOutput):
+    loss: Optional[np.ndarray] = None
+    start_logits: Optional[np.ndarray] = None
+    end_logits: Optional[np.ndarray] = None
+    hidden_states: Optional[tuple] = None
+    attentions: Optional[tuple] = None
+
+
+# ============================================================================================ shared helpers
+def apply_dropout(module: Dropout, x: np.ndarray, rng) -> np.ndarray:
+    """module(x) with its mask drawn from the model's `rng` when it is active (training, p > 0)."""
+    if module.training and module.p > 0.0:
+        return module(x, mask=dropout_mask(rng, module.p, x.shape, x.dtype))
+    return module(x)
+
+
+def require_rng(model: Module, rng) -> None:
+    """In training mode with any active dropout the forward needs a Generator; a given rng must be one."""
+    if rng is not None:
+        check_generator(rng, "rng")
+        return
+    if not model.training:
+        return
+    for m in model.modules():
+        if (isinstance(m, Dropout) and m.p > 0.0) or (isinstance(m, AttentionHeads) and m.dropout > 0.0):
+            raise ConfigError(f"rng: {type(model).__name__} is in training mode with dropout active; pass "
+                              f"rng=np.random.default_rng(seed), or call .eval() for deterministic outputs")
+
+
+def check_token_inputs(input_ids, inputs_embeds, *, vocab_size: int, hidden_size: int, dtype):
+    """Exactly one of input_ids (B, L) / inputs_embeds (B, L, E); returns (B, L)."""
+    if (input_ids is None) == (inputs_embeds is None):
+        raise ConfigError("input_ids, inputs_embeds: pass exactly one of them (got "
+                          + ("both" if input_ids is not None else "neither") + ")")
+    if input_ids is not None:
+        check_int_array(input_ids, "input_ids", low=0, high=vocab_size)
+        if input_ids.ndim != 2 or input_ids.shape[1] < 1:
+            raise ShapeError(f"input_ids: expected shape (batch, seq_len) with seq_len >= 1, got {input_ids.shape}")
+        return input_ids.shape
+    check_float(inputs_embeds, "inputs_embeds", dtype=dtype, ndim=3)
+    if inputs_embeds.shape[-1] != hidden_size or inputs_embeds.shape[1] < 1:
+        raise ShapeError(f"inputs_embeds: expected shape (batch, seq_len, hidden_size={hidden_size}), "
+                         f"got {inputs_embeds.shape}")
+    return inputs_embeds.shape[:2]
+
+
+def position_ids_for(position_ids, shape, max_positions: int, input_name: str) -> np.ndarray:
+    """(B, L) position ids: arange(L) by default (L <= max_positions), or the given ids broadcast to (B, L)."""
+    b, n = shape
+    if position_ids is None:
+        if n > max_positions:
+            raise ShapeError(f"{input_name}: sequence length {n} exceeds max_position_embeddings={max_positions} "
+                             f"(the default position ids are 0..L-1)")
+        return np.broadcast_to(np.arange(n), (b, n))                     # (B, L)
+    check_int_array(position_ids, "position_ids", low=0, high=max_positions)
+    try:
+        return np.broadcast_to(position_ids, (b, n))                     # (1, L) / (L,) -> (B, L)
+    except ValueError:
+        raise ShapeError(f"position_ids: expected shape ({b}, {n}) or (1, {n}), got {position_ids.shape}") from None
+
+
+def padding_keep_mask(attention_mask, shape) -> Optional[np.ndarray]:
+    """(B, L) padding mask (1 = token, 0 = pad) -> bool (B, 1, 1, L), True where a key may be attended.
+
+    Broadcast over heads and query rows, it is transformers' sdpa mask: every query row (pad rows
+    too) sees the real tokens of its sequence. None stays None (attend everywhere).
+    """
+    if attention_mask is None:
+        return None
+    if not isinstance(attention_mask, np.ndarray):
+        raise DTypeError(f"attention_mask: expected a numpy.ndarray, got {type(attention_mask).__name__}")
+    if attention_mask.dtype != np.bool_ and not np.issubdtype(attention_mask.dtype, np.integer) \
+            and not np.issubdtype(attention_mask.dtype, np.floating):
+        raise DTypeError(f"attention_mask: expected a bool, integer or float array, got dtype {attention_mask.dtype}")
+    if attention_mask.shape != tuple(shape):
+        raise ShapeError(f"attention_mask: expected shape {tuple(shape)} (batch, seq_len) like the input, "
+                         f"got {attention_mask.shape}")
+    if attention_mask.dtype != np.bool_ and not np.isin(attention_mask, (0, 1)).all():
+        raise ConfigError("attention_mask: values must be 1 (token) or 0 (padding)")
+    return (attention_mask != 0)[:, None, None, :]                       # (B, 1, 1, L)
+
+
+def labels_of(labels, name: str, shape, *, high: int, ignore=(-100,)) -> np.ndarray:
+    """Integer class labels of `shape` (a 1-d `shape` also as (n, 1)); values in [0, high) or `ignore`."""
+    check_int_array(labels, name, low=0, high=high, ignore=ignore)
+    shape = tuple(shape)
+    if labels.shape != shape and not (len(shape) == 1 and labels.shape == shape + (1,)):
+        raise ShapeError(f"{name}: expected shape {shape}, got {labels.shape}")
+    return labels.reshape(shape)
+
+
+def init_weights(model: Module, std: float, seed: int = 0) -> None:
+    """transformers' init: Linear and Embedding weights N(0, std^2), biases 0, padding rows 0, LayerNorm 1/0."""
+    rng = np.random.default_rng(seed)
+    for m in model.modules():
+        if isinstance(m, (Linear, Embedding)):
+            m.weight.data = normal(rng, m.weight.shape, std, m.weight.dtype)
+            if isinstance(m, Embedding) and m.padding_idx is not None:
+                m.weight.data[m.padding_idx] = 0.0
+            if isinstance(m, Linear) and m.bias is not None:
+                m.bias.data = np.zeros_like(m.bias.data)
+
+
+# ---------------------------------------------------------------------------------- losses of the heads
+def problem_type_of(config, labels) -> str:
+    """transformers' choice when config.problem_type is None: 1 label -> regression; integer labels ->
+    single-label; otherwise multi-label. (transformers also writes the choice into the config; refimpl
+    decides afresh on every call and leaves the config alone.)"""
+    if config.problem_type is not None:
+        return config.problem_type
+    if config.num_labels == 1:
+        return "regression"
+    if np.issubdtype(labels.dtype, np.integer):
+        return "single_label_classification"
+    return "multi_label_classification"
+
+
+def sequence_classification_loss(logits: np.ndarray, labels, problem_type: str):
+    """(loss, the arrays its backward needs) for logits (B, C) with MSE / CE / BCE by problem_type."""
+    b, c = logits.shape
+    if not isinstance(labels, np.ndarray):
+        raise DTypeError(f"labels: expected a numpy.ndarray, got {type(labels).__name__}")
+    if problem_type == "regression":
+        check_float(labels, "labels", dtype=logits.dtype)
+        if labels.size != b * c:
+            raise ShapeError(f"labels: regression needs {b * c} targets, shape ({b}, {c})"
+                             + (f" or ({b},)" if c == 1 else "") + f", got {labels.shape}")
+        target = labels.reshape(b, c)       # num_labels == 1: torch squeezes both sides, same mean
+        return mse_loss(logits, target), target
+    if problem_type == "single_label_classification":
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise DTypeError(f"labels: single-label classification needs integer class ids, got {labels.dtype}")
+        target = labels_of(labels, "labels", (b,), high=c)
+        return cross_entropy(logits, target), target
+    check_float(labels, "labels", dtype=logits.dtype)                      # multi-label: float 0/1 targets
+    if labels.shape != (b, c):
+        raise ShapeError(f"labels: multi-label classification needs targets of shape ({b}, {c}), got {labels.shape}")
+    return binary_cross_entropy_with_logits(logits, labels), labels
+
+
+def sequence_classification_loss_backward(g, logits, target, problem_type: str) -> np.ndarray:
+    """d loss / d logits, scaled by the upstream gradient g (0-d)."""
+    if problem_type == "regression":
+        return mse_loss_backward(g, logits, target)[0]
+    if problem_type == "single_label_classification":
+        return cross_entropy_backward(g, logits, target)
+    return binary_cross_entropy_with_logits_backward(g, logits, target)
+
+
+def qa_targets(positions, name: str, batch: int, seq_len: int) -> np.ndarray:
+    """Start/end positions (B,) or (B, 1), clamped to [0, L]; L then means "ignored" (transformers' rule)."""
+    if not isinstance(positions, np.ndarray) or not np.issubdtype(positions.dtype, np.integer):
+        raise DTypeError(f"{name}: expected an integer numpy array, got "
+                         f"{getattr(positions, 'dtype', type(positions).__name__)}")
+    if positions.shape not in ((batch,), (batch, 1)):
+        raise ShapeError(f"{name}: expected shape ({batch},) or ({batch}, 1), got {positions.shape}")
+    return np.clip(positions.reshape(batch), 0, seq_len)
+
+
+def qa_loss(start_logits, end_logits, start, end) -> float:
+    """(CE(start) + CE(end)) / 2 with ignore_index = L; start/end from qa_targets."""
+    n = start_logits.shape[1]
+    return (cross_entropy(start_logits, start, ignore_index=n) + cross_entropy(end_logits, end, ignore_index=n)) / 2
+
+
+def qa_loss_backward(g, start_logits, end_logits, start, end):
+    """(d start_logits, d end_logits) of qa_loss for upstream g: each CE gets g / 2."""
+    n = start_logits.shape[1]
+    half = g / 2
+    return (cross_entropy_backward(half, start_logits, start, ignore_index=n),
+            cross_entropy_backward(half, end_logits, end, ignore_index=n))
+
+
+def token_cross_entropy(logits, labels) -> float:
+    """Mean CE over every token: logits (B, L, C) flattened to (B*L, C), labels (B, L), -100 ignored."""
+    c = logits.shape[-1]
+    return cross_entropy(logits.reshape(-1, c), labels.reshape(-1))
+
+
+def token_cross_entropy_backward(g, logits, labels) -> np.ndarray:
+    """d token_cross_entropy / d logits (B, L, C), scaled by the upstream gradient g."""
+    c = logits.shape[-1]
+    return cross_entropy_backward(g, logits.reshape(-1, c), labels.reshape(-1)).reshape(logits.shape)
+
+
+def base_backward(head: PreTrainedModel, grads: dict, **d_outputs) -> dict:
+    """Backward through head.base_model: the head's gradients for the base outputs it read (d_outputs)
+    plus the gradients of hidden_states / attentions, which the head passes through unchanged."""
+    for name in ("hidden_states", "attentions"):
+        if name in grads:
+            d_outputs[name] = grads[name]
+    return head.base_model.backward(**d_outputs)
+
+
+def _zeros_if_none(g, shape, dtype):
+    return np.zeros(shape, dtype) if g is None else g
+
+
+# ============================================================================================ attention core
+class AttentionHeads(Module):
+    """Multi-head scaled dot-product attention on already projected q, k, v (no parameters).
+
+    q, k, v: (B, L, E) -> split (B, H, L, Dh) -> softmax(q k^T / sqrt(Dh), keys masked by `keep`) v
+    -> merged (B, L, E). keep: bool (B, 1, 1, L) or None. Attention dropout (training mode, p > 0)
+    draws its mask from `rng`. With output_attentions the probabilities P~ (after dropout, (B, H, L, L))
+    are returned too and can receive a gradient.
+    Fully masked rows (an all-pad sequence) give 0, as torch SDPA.
+    backward(d_out, d_probs=None) -> (dq, dk, dv), each (B, L, E).
+    """
+
+    def __init__(self, num_heads: int, head_dim: int, dropout: float = 0.0):
+        super().__init__()
+        self.num_heads, self.head_dim, self.dropout = num_heads, head_dim, float(dropout)
+        self.scale = head_dim ** -0.5                       # transformers' `scaling`
+
+    def _split(self, x):
+        b, n, _ = x.shape
+        return x.reshape(b, n, self.num_heads, self.head_dim).transpose(0, 2, 1, 3)   # (B, H, L, Dh)
+
+    @staticmethod
+    def _merge(x):
+        b, h, n, d = x.shape
+        return x.transpose(0, 2, 1, 3).reshape(b, n, h * d)                          # (B, L, E)
+
+    def forward(self, q, k, v, keep=None, output_attentions=False, rng=None):
+        q, k, v = self._split(q), self._split(k), self._split(v)                     # (B, H, L, Dh)
+        p = self.dropout if self.training else 0.0
+        scores_shape = q.shape[:-1] + (k.shape[2],)                                   # (B, H, L, L)
+        drop = attention_dropout_mask(rng, p, scores_shape, q.dtype) if p > 0.0 else None
+        kw = dict(attn_mask=keep, scale=self.scale, dropout_p=p, dropout_mask=drop, fully_masked_rows="zeros")
+        ctx = dispatch("attention", "scaled_dot_product_attention")(q, k, v, **kw)   # (B, H, L, Dh)
+        probs = None
+        if output_attentions:
+            # the same probabilities the attention used (the reference's own softmax, not a copy)
+            probs, _ = _probabilities(q, k, keep, None, False, self.scale, "zeros")  # (B, H, L, L)
+        self.save_for_backward(q, k, v, kw, probs)
+        if probs is not None and drop is not None:
+            return self._merge(ctx), probs * drop                                    # P~ = P * M
+        return self._merge(ctx), probs
+
+    def backward(self, d_out, d_probs=None):
+        q, k, v, kw, probs = self.saved()
+        dq, dk, dv, _ = dispatch("attention", "scaled_dot_product_attention_backward")(
+            self._split(d_out), q, k, v, **kw)                                       # (B, H, L, Dh) each
+        if d_probs is not None:                 # the probabilities were an output too
+            if kw["dropout_mask"] is not None:
+                d_probs = d_probs * kw["dropout_mask"]                               # dL/dP = dL/dP~ * M
+            ds = softmax_backward(d_probs, None, -1, y=probs)                        # dL/dS = P (dP - rowsum(dP P))
+            dq = dq + (ds @ k) * q.dtype.type(self.scale)                            # dL/dq += scale dS k
+            dk = dk + (np.swapaxes(ds, -1, -2) @ q) * q.dtype.type(self.scale)       # dL/dk += scale dS^T q
+        return self._merge(dq), self._merge(dk), self._merge(dv)
+
+    def extra_repr(self):
+        return f"num_heads={self.num_heads}, head_dim={self.head_dim}, dropout={self.dropout}"
+
+
+# ============================================================================================ BERT blocks
+class BertEmbeddings(Module):
+    """LayerNorm(word[input_ids] (or inputs_embeds) + token_type[token_type_ids] + position[position_ids]), dropout."""
+
+    def __init__(self, config: BertConfig, dtype):
+        super().__init__()
+        e = config.hidden_size
+        self.word_embeddings = Embedding(config.vocab_size, e, padding_idx=config.pad_token_id, dtype=dtype)
+        self.position_embeddings = Embedding(config.max_position_embeddings, e, dtype=dtype)
+        self.token_type_embeddings = Embedding(config.type_vocab_size, e, dtype=dtype)
+        self.LayerNorm = LayerNorm(e, eps=config.layer_norm_eps, dtype=dtype)
+        self.dropout = Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids, token_type_ids, position_ids, inputs_embeds=None, rng=None):
+        x = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds   # (B, L, E)
+        x = x + self.token_type_embeddings(token_type_ids)                                 # (B, L, E)
+        x = x + self.position_embeddings(position_ids)
+        self.save_for_backward(inputs_embeds is None)
+        return apply_dropout(self.dropout, self.LayerNorm(x), rng)
+
+    def backward(self, dy):
+        (from_ids,) = self.saved()
+        dx = self.LayerNorm.backward(self.dropout.backward(dy))   # d(sum of the three embeddings)
+        self.position_embeddings.backward(dx)                     # each table gets the same dx
+        self.token_type_embeddings.backward(dx)
+        if from_ids:
+            self.word_embeddings.backward(dx)
+            return None
+        return dx                                                 # dL/d inputs_embeds
+
+
+class BertSelfAttention(Module):
+    """query / key / value projections + AttentionHeads (the output projection lives in BertSelfOutput)."""
+
+    def __init__(self, config: BertConfig, dtype):
+        super().__init__()
+        e, h = config.hidden_size, config.num_attention_heads
+        self.query = Linear(e, e, dtype=dtype)
+        self.key = Linear(e, e, dtype=dtype)
+        self.value = Linear(e, e, dtype=dtype)
+        self.heads = AttentionHeads(h, e // h, config.attention_probs_dropout_prob)
+
+    def forward(self, hidden_states, keep, output_attentions=False, rng=None):
+        return self.heads(self.query(hidden_states), self.key(hidden_states), self.value(hidden_states),
+                          keep, output_attentions, rng)             # ((B, L, E), probs or None)
+
+    def backward(self, d_ctx, d_probs=None):
+        dq, dk, dv = self.heads.backward(d_ctx, d_probs)
+        # hidden_states feeds all three projections: the gradients add
+        return self.query.backward(dq) + self.key.backward(dk) + self.value.backward(dv)
+
+
+class BertSelfOutput(Module):
+    """LayerNorm(dropout(dense(h)) + residual) — BertSelfOutput (in = hidden) and BertOutput (in = intermediate)."""
+
+    def __init__(self, config: BertConfig, in_features: int, dtype):
+        super().__init__()
+        self.dense = Linear(in_features, config.hidden_size, dtype=dtype)
+        self.LayerNorm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps, dtype=dtype)
+        self.dropout = Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states, input_tensor, rng=None):
+        return self.LayerNorm(apply_dropout(self.dropout, self.dense(hidden_states), rng) + input_tensor)
+
+    def backward(self, dy):
+        dz = self.LayerNorm.backward(dy)                                      # d(branch + residual)
+        d_hidden = self.dense.backward(self.dropout.backward(dz))             # through the branch
+        return d_hidden, dz                                                   # (d hidden_states, d input_tensor)
+
+
+class BertOutput(BertSelfOutput):
+    """The feed-forward's second half: LayerNorm(dropout(dense(intermediate)) + attention_output)."""
+
+    def __init__(self, config: BertConfig, dtype):
+        super().__init__(config, config.intermediate_size, dtype)
+
+
+class BertAttention(Module):
+    def __init__(self, config: BertConfig, dtype):
+        super().__init__()
+        self.self = BertSelfAttention(config, dtype)
+        self.output = BertSelfOutput(config, config.hidden_size, dtype)
+
+    def forward(self, hidden_states, keep, output_attentions=False, rng=None):
+        ctx, probs = self.self(hidden_states, keep, output_attentions, rng)
+        return self.output(ctx, hidden_states, rng), probs
+
+    def backward(self, dy, d_probs=None):
+        d_ctx, d_residual = self.output.backward(dy)
+        return d_residual + self.self.backward(d_ctx, d_probs)             # residual + attention paths
+
+
+class BertIntermediate(Module):
+    def __init__(self, config: BertConfig, dtype):
+        super().__init__()
+        self.dense = Linear(config.hidden_size, config.intermediate_size, dtype=dtype)
+        self.intermediate_act_fn = get_activation(config.hidden_act)
+
+    def forward(self, hidden_states):
+        return self.intermediate_act_fn(self.dense(hidden_states))        # (B, L, I)
+
+    def backward(self, dy):
+        return self.dense.backward(self.intermediate_act_fn.backward(dy))
+
+
+class BertLayer(Module):
+    def __init__(self, config: BertConfig, dtype):
+        super().__init__()
+        self.attention = BertAttention(config, dtype)
+        self.intermediate = BertIntermediate(config, dtype)
+        self.output = BertOutput(config, dtype)
+
+    def forward(self, hidden_states, keep, output_attentions=False, rng=None):
+        a, probs = self.attention(hidden_states, keep, output_attentions, rng)   # (B, L, E)
+        return self.output(self.intermediate(a), a, rng), probs
+
+    def backward(self, dy, d_probs=None):
+        d_inter, d_a = self.output.backward(dy)
+        d_a = d_a + self.intermediate.backward(d_inter)                   # a feeds the FFN and its residual
+        return self.attention.backward(d_a, d_probs)
+
+
+class LayerStack(Module):
+    """A stack of encoder layers (`layer.0`, `layer.1`, ...), each forward(h, keep, output_attentions, rng)
+    -> (h, probs) and backward(dh, d_probs) -> d(input). Collects hidden_states (the input of each layer,
+    then the last output) and attentions; shared by BERT's BertEncoder and DistilBERT's Transformer."""
+
+    def __init__(self, layers):
+        super().__init__()
+        self.layer = ModuleList(layers)
+
+    def forward(self, hidden_states, keep, output_hidden_states=False, output_attentions=False, rng=None):
+        all_hidden, all_attn = [hidden_states], []
+        for layer in self.layer:
+            hidden_states, probs = layer(hidden_states, keep, output_attentions, rng)
+            all_hidden.append(hidden_states)
+            all_attn.append(probs)
+        return (hidden_states, tuple(all_hidden) if output_hidden_states else None,
+                tuple(all_attn) if output_attentions else None)
+
+    def backward(self, d_last, d_hidden_states=None, d_attentions=None):
+        """d_hidden_states / d_attentions: per-entry gradients of those tuples (None entries allowed)."""
+        n = len(self.layer)
+        d_hs = d_hidden_states if d_hidden_states is not None else (None,) * (n + 1)
+        d_at = d_attentions if d_attentions is not None else (None,) * n
+        dh = d_last if d_hs[n] is None else d_last + d_hs[n]             # the last hidden state is output twice
+        for i in reversed(range(n)):
+            dh = self.layer[i].backward(dh, d_at[i])                      # dL/d(input of layer i)
+            if d_hs[i] is not None:
+                dh = dh + d_hs[i]                                         # ... which is also hidden_states[i]
+        return dh
+
+
+class BertEncoder(LayerStack):
+    def __init__(self, config: BertConfig, dtype):
+        super().__init__([BertLayer(config, dtype) for _ in range(config.num_hidden_layers)])
+
+
+class BertPooler(Module):
+    """tanh(dense(h[:, 0])): the [CLS] vector, (B, L, E) -> (B, E)."""
+
+    def __init__(self, config: BertConfig, dtype):
+        super().__init__()
+        self.dense = Linear(config.hidden_size, config.hidden_size, dtype=dtype)
+        self.activation = Tanh()
+
+    def forward(self, hidden_states):
+        self.save_for_backward(hidden_states.shape)
+        return self.activation(self.dense(hidden_states[:, 0]))          # (B, E)
+
+    def backward(self, dy):
+        (shape,) = self.saved()
+        dh = np.zeros(shape, dy.dtype)
+        dh[:, 0] = self.dense.backward(self.activation.backward(dy))     # only the first token was read
+        return dh
+
+
+# ============================================================================================ models
+class BertPreTrainedModel(PreTrainedModel):
+    config_class = BertConfig
+    base_model_prefix = "bert"
+    differentiable_inputs = ("inputs_embeds",)
+
+    def post_init(self) -> None:
+        init_weights(self, self.config.initializer_range)
+        super().post_init()
+
+    def _base(self, *, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+              output_attentions, output_hidden_states, rng):
+        return self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                         position_ids=position_ids, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+                         output_hidden_states=output_hidden_states, rng=rng)
+
+    def _base_backward(self, grads: dict, **d_outputs) -> dict:
+        return base_backward(self, grads, **d_outputs)
+
+
+class BertModel(BertPreTrainedModel):
+    """The encoder: embeddings -> N BertLayers -> (optional) pooler.
+
+    forward(input_ids | inputs_embeds, attention_mask, token_type_ids, position_ids, output_attentions,
+            output_hidden_states, rng) -> BaseModelOutputWithPooling
+    input_ids: int (B, L) in [0, vocab_size) — or inputs_embeds: float (B, L, E) of the model dtype.
+    attention_mask: (B, L) of 1 (token) / 0 (pad), bool/int/float; None = no padding.
+    token_type_ids: int (B, L) in [0, type_vocab_size), default 0. position_ids: int (B, L) or (1, L),
+    default arange(L) (then L <= max_position_embeddings).
+    Outputs: last_hidden_state (B, L, E), pooler_output (B, E) (absent with add_pooling_layer=False),
+    hidden_states (N + 1 arrays (B, L, E): embeddings, then each layer), attentions (N arrays (B, H, L, L)).
+    """
+
+    def __init__(self, config: BertConfig, dtype=np.float64, add_pooling_layer: bool = True):
+        super().__init__(config, dtype)
+        self.embeddings = BertEmbeddings(config, self._dtype)
+        self.encoder = BertEncoder(config, self._dtype)
+        if add_pooling_layer:
+            self.pooler = BertPooler(config, self._dtype)
+        else:
+            self.pooler = None
+        self.post_init()
+
+    def forward(self, *, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                inputs_embeds=None, output_attentions=None, output_hidden_states=None, rng=None):
+        cfg = self.config
+        shape = check_token_inputs(input_ids, inputs_embeds, vocab_size=cfg.vocab_size,
+                                   hidden_size=cfg.hidden_size, dtype=self.dtype)          # (B, L)
+        name = "input_ids" if input_ids is not None else "inputs_embeds"
+        position_ids = position_ids_for(position_ids, shape, cfg.max_position_embeddings, name)
+        if token_type_ids is None:
+            token_type_ids = np.zeros(shape, np.int64)                                      # (B, L) segment A
+        else:
+            check_int_array(token_type_ids, "token_type_ids", low=0, high=cfg.type_vocab_size)
+            if token_type_ids.shape != tuple(shape):
+                raise ShapeError(f"token_type_ids: expected shape {tuple(shape)} like {name}, "
+                                 f"got {token_type_ids.shape}")
+        keep = padding_keep_mask(attention_mask, shape)                                     # (B, 1, 1, L)
+        require_rng(self, rng)
+        output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
+
+        h = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds, rng)      # (B, L, E)
+        h, hidden_states, attentions = self.encoder(h, keep, output_hidden_states, output_attentions, rng)
+        pooled = self.pooler(h) if self.pooler is not None else None                         # (B, E)
+        self.save_for_backward(h.shape)
+        return BaseModelOutputWithPooling(last_hidden_state=h, pooler_output=pooled, hidden_states=hidden_states,
+                                          attentions=attentions)
+
+    def _backward(self, grads):
+        (shape,) = self.saved()
+        dh = _zeros_if_none(grads.get("last_hidden_state"), shape, self.dtype)              # (B, L, E)
+        if self.pooler is not None:                                                          # pooler reads h[:, 0]
+            d_pooled = _zeros_if_none(grads.get("pooler_output"), (shape[0], shape[2]), self.dtype)
+            dh = dh + self.pooler.backward(d_pooled)
+        dh = self.encoder.backward(dh, grads.get("hidden_states"), grads.get("attentions"))
+        d_embeds = self.embeddings.backward(dh)
+        return {} if d_embeds is None else {"inputs_embeds": d_embeds}
+
+
+# ---------------------------------------------------------------------------------------------- MLM head
+class BertPredictionHeadTransform(Module):
+    """LayerNorm(act(dense(h)))."""
+
+    def __init__(self, config: BertConfig, dtype):
+        super().__init__()
+        self.dense = Linear(config.hidden_size, config.hidden_size, dtype=dtype)
+        self.transform_act_fn = get_activation(config.hidden_act)
+        self.LayerNorm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps, dtype=dtype)
+
+    def forward(self, h):
+        return self.LayerNorm(self.transform_act_fn(self.dense(h)))
+
+    def backward(self, dy):
+        return self.dense.backward(self.transform_act_fn.backward(self.LayerNorm.backward(dy)))
+
+
+class BertLMPredictionHead(Module):
+    """decoder(transform(h)): (B, L, E) -> (B, L, V). `bias` is the decoder's bias when weights are tied
+    (then both keys name one Parameter, as transformers ties them)."""
+
+    def __init__(self, config: BertConfig, dtype):
+        super().__init__()
+        self.transform = BertPredictionHeadTransform(config, dtype)
+        self.decoder = Linear(config.hidden_size, config.vocab_size, dtype=dtype)
+        self.bias = Parameter(np.zeros(config.vocab_size, dtype))
+
+    def forward(self, h):
+        return self.decoder(self.transform(h))                           # (B, L, V)
+
+    def backward(self, dy):
+        return self.transform.backward(self.decoder.backward(dy))
+
+
+class BertOnlyMLMHead(Module):
+    def __init__(self, config: BertConfig, dtype):
+        super().__init__()
+        self.predictions = BertLMPredictionHead(config, dtype)
+
+    def forward(self, h):
+        return self.predictions(h)
+
+    def backward(self, dy):
+        return self.predictions.backward(dy)
+
+
+class BertOnlyNSPHead(Module):
+    def __init__(self, config: BertConfig, dtype):
+        super().__init__()
+        self.seq_relationship = Linear(config.hidden_size, 2, dtype=dtype)
+
+    def forward(self, pooled):
+        return self.seq_relationship(pooled)                             # (B, 2)
+
+    def backward(self, dy):
+        return self.seq_relationship.backward(dy)
+
+
+class BertPreTrainingHeads(Module):
+    def __init__(self, config: BertConfig, dtype):
+        super().__init__()
+        self.predictions = BertLMPredictionHead(config, dtype)
+        self.seq_relationship = Linear(config.hidden_size, 2, dtype=dtype)
+
+
+_MLM_TIES = {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
+             "cls.predictions.decoder.bias": "cls.predictions.bias"}
+
+
+class BertForPreTraining(BertPreTrainedModel):
+    """MLM + NSP. labels: int (B, L) in [0, V) or -100; next_sentence_label: int (B,) in {0, 1}.
+    The loss (MLM mean CE + NSP mean CE) is computed only when both are given, as in transformers."""
+
+    tied_weights_keys = _MLM_TIES
+
+    def __init__(self, config: BertConfig, dtype=np.float64):
+        super().__init__(config, dtype)
+        self.bert = BertModel(config, self._dtype)
+        self.cls = BertPreTrainingHeads(config, self._dtype)
+        self.post_init()
+
+    def forward(self, *, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                inputs_embeds=None, labels=None, next_sentence_label=None, output_attentions=None,
+                output_hidden_states=None, rng=None):
+        require_rng(self, rng)
+        out = self._base(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                         position_ids=position_ids, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+                         output_hidden_states=output_hidden_states, rng=rng)
+        b, n, _ = out.last_hidden_state.shape
+        if labels is not None:
+            labels = labels_of(labels, "labels", (b, n), high=self.config.vocab_size)
+        if next_sentence_label is not None:
+            next_sentence_label = labels_of(next_sentence_label, "next_sentence_label", (b,), high=2)
+        scores = self.cls.predictions(out.last_hidden_state)                 # (B, L, V)
+        nsp = self.cls.seq_relationship(out.pooler_output)                   # (B, 2)
+        loss = None
+        with_loss = labels is not None and next_sentence_label is not None
+        if with_loss:
+            loss = np.asarray(token_cross_entropy(scores, labels) + cross_entropy(nsp, next_sentence_label), self.dtype)
+        self.save_for_backward(scores, nsp, labels, next_sentence_label, with_loss)
+        return BertForPreTrainingOutput(loss=loss, prediction_logits=scores, seq_relationship_logits=nsp,
+                                        hidden_states=out.hidden_states, attentions=out.attentions)
+
+    def _backward(self, grads):
+        scores, nsp, labels, nsl, with_loss = self.saved()
+        d_scores = _zeros_if_none(grads.get("prediction_logits"), scores.shape, self.dtype)
+        d_nsp = _zeros_if_none(grads.get("seq_relationship_logits"), nsp.shape, self.dtype)
+        if with_loss and "loss" in grads:
+            d_scores = d_scores + token_cross_entropy_backward(grads["loss"], scores, labels)   # dL/dscores of the MLM CE
+            d_nsp = d_nsp + cross_entropy_backward(grads["loss"], nsp, nsl)           # dL/dnsp of the NSP CE
+        dh = self.cls.predictions.backward(d_scores)                                   # (B, L, E)
+        d_pooled = self.cls.seq_relationship.backward(d_nsp)                           # (B, E)
+        return self._base_backward(grads, last_hidden_state=dh, pooler_output=d_pooled)
+
+
+class BertForMaskedLM(BertPreTrainedModel):
+    """MLM head on every token (no pooler). labels: int (B, L) in [0, V) or -100 (ignored)."""
+
+    tied_weights_keys = _MLM_TIES
+
+    def __init__(self, config: BertConfig, dtype=np.float64):
+        super().__init__(config, dtype)
+        self.bert = BertModel(config, self._dtype, add_pooling_layer=False)
+        self.cls = BertOnlyMLMHead(config, self._dtype)
+        self.post_init()
+
+    def forward(self, *, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, rng=None):
+        require_rng(self, rng)
+        out = self._base(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                         position_ids=position_ids, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+                         output_hidden_states=output_hidden_states, rng=rng)
+        b, n, _ = out.last_hidden_state.shape
+        if labels is not None:
+            labels = labels_of(labels, "labels", (b, n), high=self.config.vocab_size)
+        logits = self.cls(out.last_hidden_state)                             # (B, L, V)
+        loss = None if labels is None else np.asarray(token_cross_entropy(logits, labels), self.dtype)
+        self.save_for_backward(logits, labels)
+        return MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+
+    def _backward(self, grads):
+        logits, labels = self.saved()
+        d_logits = _zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
+        if labels is not None and "loss" in grads:
+            d_logits = d_logits + token_cross_entropy_backward(grads["loss"], logits, labels)
+        return self._base_backward(grads, last_hidden_state=self.cls.backward(d_logits))
+
+
+class BertForNextSentencePrediction(BertPreTrainedModel):
+    """NSP head on the pooler. labels: int (B,) in {0, 1} (0 = B follows A)."""
+
+    def __init__(self, config: BertConfig, dtype=np.float64):
+        super().__init__(config, dtype)
+        self.bert = BertModel(config, self._dtype)
+        self.cls = BertOnlyNSPHead(config, self._dtype)
+        self.post_init()
+
+    def forward(self, *, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, rng=None):
+        require_rng(self, rng)
+        out = self._base(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                         position_ids=position_ids, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+                         output_hidden_states=output_hidden_states, rng=rng)
+        if labels is not None:
+            labels = labels_of(labels, "labels", (out.pooler_output.shape[0],), high=2)
+        logits = self.cls(out.pooler_output)                                 # (B, 2)
+        loss = None if labels is None else np.asarray(cross_entropy(logits, labels), self.dtype)
+        self.save_for_backward(logits, labels, out.last_hidden_state.shape)
+        return NextSentencePredictorOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
+                                           attentions=out.attentions)
+
+    def _backward(self, grads):
+        logits, labels, shape = self.saved()
+        d_logits = _zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
+        if labels is not None and "loss" in grads:
+            d_logits = d_logits + cross_entropy_backward(grads["loss"], logits, labels)
+        return self._base_backward(grads, pooler_output=self.cls.backward(d_logits),
+                                   last_hidden_state=np.zeros(shape, self.dtype))
+
+
+class BertForSequenceClassification(BertPreTrainedModel):
+    """dropout + classifier on the pooler: (B, num_labels).
+
+    labels: float (B,) for regression (num_labels == 1), int (B,) for single-label, float (B, C) 0/1 for
+    multi-label; problem_type None is decided as transformers does (see problem_type_of).
+    """
+
+    def __init__(self, config: BertConfig, dtype=np.float64):
+        super().__init__(config, dtype)
+        if config.num_labels < 1:
+            raise ConfigError(f"num_labels: sequence classification needs at least 1 label, got {config.num_labels}")
+        self.bert = BertModel(config, self._dtype)
+        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        self.dropout = Dropout(p)
+        self.classifier = Linear(config.hidden_size, config.num_labels, dtype=self._dtype)
+        self.post_init()
+
+    def forward(self, *, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, rng=None):
+        require_rng(self, rng)
+        out = self._base(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                         position_ids=position_ids, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+                         output_hidden_states=output_hidden_states, rng=rng)
+        logits = self.classifier(apply_dropout(self.dropout, out.pooler_output, rng))   # (B, C)
+        loss, target, kind = None, None, None
+        if labels is not None:
+            kind = problem_type_of(self.config, labels)
+            loss, target = sequence_classification_loss(logits, labels, kind)
+            loss = np.asarray(loss, self.dtype)
+        self.save_for_backward(logits, target, kind, out.last_hidden_state.shape)
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
+                                        attentions=out.attentions)
+
+    def _backward(self, grads):
+        logits, target, kind, shape = self.saved()
+        d_logits = _zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
+        if kind is not None and "loss" in grads:
+            d_logits = d_logits + sequence_classification_loss_backward(grads["loss"], logits, target, kind)
+        d_pooled = self.dropout.backward(self.classifier.backward(d_logits))
+        return self._base_backward(grads, pooler_output=d_pooled, last_hidden_state=np.zeros(shape, self.dtype))
+
+
+class BertForTokenClassification(BertPreTrainedModel):
+    """dropout + classifier per token (no pooler): (B, L, num_labels). labels: int (B, L), -100 ignored."""
+
+    def __init__(self, config: BertConfig, dtype=np.float64):
+        super().__init__(config, dtype)
+        self.bert = BertModel(config, self._dtype, add_pooling_layer=False)
+        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        self.dropout = Dropout(p)
+        self.classifier = Linear(config.hidden_size, config.num_labels, dtype=self._dtype)
+        self.post_init()
+
+    def forward(self, *, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, rng=None):
+        require_rng(self, rng)
+        out = self._base(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                         position_ids=position_ids, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+                         output_hidden_states=output_hidden_states, rng=rng)
+        b, n, _ = out.last_hidden_state.shape
+        if labels is not None:
+            labels = labels_of(labels, "labels", (b, n), high=self.config.num_labels)
+        logits = self.classifier(apply_dropout(self.dropout, out.last_hidden_state, rng))   # (B, L, C)
+        loss = None if labels is None else np.asarray(token_cross_entropy(logits, labels), self.dtype)
+        self.save_for_backward(logits, labels)
+        return TokenClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
+                                     attentions=out.attentions)
+
+    def _backward(self, grads):
+        logits, labels = self.saved()
+        d_logits = _zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
+        if labels is not None and "loss" in grads:
+            d_logits = d_logits + token_cross_entropy_backward(grads["loss"], logits, labels)   # per-token CE, flattened
+        dh = self.dropout.backward(self.classifier.backward(d_logits))
+        return self._base_backward(grads, last_hidden_state=dh)
+
+
+class BertForQuestionAnswering(BertPreTrainedModel):
+    """qa_outputs per token (no pooler) -> start_logits, end_logits (B, L).
+
+    start_positions / end_positions: int (B,) or (B, 1); clamped to [0, L], and L is ignored in the loss
+    (transformers' rule for answers outside the window). loss = (CE(start) + CE(end)) / 2.
+    """
+
+    def __init__(self, config: BertConfig, dtype=np.float64):
+        super().__init__(config, dtype)
+        if config.num_labels != 2:
+            raise ConfigError(f"num_labels: question answering splits qa_outputs into start/end logits, so it "
+                              f"must be 2, got {config.num_labels}")
+        self.bert = BertModel(config, self._dtype, add_pooling_layer=False)
+        self.qa_outputs = Linear(config.hidden_size, config.num_labels, dtype=self._dtype)
+        self.post_init()
+
+    def forward(self, *, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                inputs_embeds=None, start_positions=None, end_positions=None, output_attentions=None,
+                output_hidden_states=None, rng=None):
+        require_rng(self, rng)
+        out = self._base(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                         position_ids=position_ids, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+                         output_hidden_states=output_hidden_states, rng=rng)
+        start_logits, end_logits, loss, targets = qa_head_forward(self.qa_outputs(out.last_hidden_state),
+                                                                  start_positions, end_positions, self.dtype)
+        self.save_for_backward(start_logits, end_logits, targets)
+        return QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
+                                            hidden_states=out.hidden_states, attentions=out.attentions)
+
+    def _backward(self, grads):
+        d_logits = qa_head_backward(grads, *self.saved(), self.dtype)
+        return self._base_backward(grads, last_hidden_state=self.qa_outputs.backward(d_logits))
+
+
+def qa_head_forward(logits, start_positions, end_positions, dtype):
+    """Split (B, L, 2) logits into start/end (B, L); the loss when both positions are given.
+    Returns (start_logits, end_logits, loss or None, (start, end) targets or None)."""
+    b, n, _ = logits.shape
+    start_logits = np.ascontiguousarray(logits[..., 0])                   # (B, L)
+    end_logits = np.ascontiguousarray(logits[..., 1])
+    if start_positions is None or end_positions is None:
+        return start_logits, end_logits, None, None
+    start = qa_targets(start_positions, "start_positions", b, n)
+    end = qa_targets(end_positions, "end_positions", b, n)
+    loss = np.asarray(qa_loss(start_logits, end_logits, start, end), dtype)
+    return start_logits, end_logits, loss, (start, end)
+
+
+def qa_head_backward(grads, start_logits, end_logits, targets, dtype):
+    """d (B, L, 2) logits from the gradients of start_logits, end_logits and loss."""
+    d_start = _zeros_if_none(grads.get("start_logits"), start_logits.shape, dtype)
+    d_end = _zeros_if_none(grads.get("end_logits"), end_logits.shape, dtype)
+    if targets is not None and "loss" in grads:
+        ds, de = qa_loss_backward(grads["loss"], start_logits, end_logits, *targets)
+        d_start, d_end = d_start + ds, d_end + de
+    return np.stack([d_start, d_end], axis=-1)                            # (B, L, 2): undo the split
