@@ -209,6 +209,19 @@ def _sum_to_shape(g: np.ndarray, shape) -> np.ndarray:
     return g.sum(axis=axes, keepdims=True) if axes else g
 
 
+def attention_probabilities(q: np.ndarray, k: np.ndarray, *, attn_mask=None, bias=None, causal=False, scale=None,
+                            fully_masked_rows: str = "zeros") -> Tuple[np.ndarray, np.ndarray]:
+    """The softmax probabilities P of scaled_dot_product_attention (before dropout), for models that
+    return them (output_attentions), and the fully-masked-row flags.
+
+    q: (..., Lq, D), k: (..., Lk, D); masks, bias, causal, scale, fully_masked_rows as in
+    scaled_dot_product_attention. Returns (P (..., Lq, Lk) in q's dtype, dead bool (..., Lq, 1)).
+    """
+    causal, scale, _, _ = _check_inputs(q, k, k, attn_mask, bias, causal, scale, 0.0, None, None,
+                                        fully_masked_rows, for_backward=False)
+    return _probabilities(q, k, attn_mask, bias, causal, scale, fully_masked_rows)
+
+
 @register_reference("attention")
 def scaled_dot_product_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, *, attn_mask=None, bias=None,
                                  causal=False, scale=None, dropout_p: float = 0.0, rng=None, dropout_mask=None,

@@ -2,9 +2,11 @@
 from .activation import (ACT2CLS, GELU, FastGELU, LogSoftmax, QuickGELU, ReLU, Sigmoid, SiLU, Softmax, Tanh,
                          get_activation)
 from .attention import MultiHeadAttention
+from .attention_heads import AttentionHeads
 from .conv import Conv1d, Conv2d
 from .dropout import Dropout, DropPath
 from .embedding import Embedding
+from .layer_stack import LayerStack
 from .linear import Identity, Linear
 from .normalization import BatchNorm2d, FrozenBatchNorm2d, GroupNorm, LayerNorm, RMSNorm
 from .pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool2d, MaxPool2d

@@ -526,3 +526,24 @@ def test_mha_bad_input():
         m(x)
     with pytest.raises(BackwardError):
         m.backward(np.zeros((B, 3, E)))
+
+
+@pytest.mark.parametrize("causal", [False, "top_left", "bottom_right"])
+def test_attention_probabilities_equal_torch_softmax_and_make_the_output(causal):
+    from refimpl.functional.attention import attention_probabilities
+    q, k, v = _qkv(4, 6, seed=3)
+    keep = np.random.default_rng(4).random((B, 1, 4, 6)) > 0.3
+    keep[0, 0, 1] = False                                          # one fully masked row -> zeros
+    p, dead = attention_probabilities(q, k, attn_mask=keep, causal=causal, scale=0.7)
+    s = torch.from_numpy(q) @ torch.from_numpy(k).transpose(-1, -2) * 0.7
+    allowed = torch.from_numpy(keep)
+    if causal:
+        offset = 0 if causal == "top_left" else 6 - 4
+        allowed = allowed & torch.ones(4, 6, dtype=torch.bool).tril(offset)
+    expected = torch.softmax(s.masked_fill(~allowed, float("-inf")), -1).nan_to_num(0.0)
+    assert_close(p, expected.numpy())
+    assert dead[0, 0, 1, 0]
+    np.testing.assert_array_equal(dead[..., 0], np.broadcast_to((~allowed.any(-1)).numpy(), (B, H, 4)))
+    assert_close(p @ v, sdpa(q, k, v, attn_mask=keep, causal=causal, scale=0.7))
+    with pytest.raises(ShapeError, match="k"):
+        attention_probabilities(q, k[..., :2], attn_mask=keep)

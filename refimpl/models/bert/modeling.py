@@ -30,8 +30,8 @@ Dropout: in training mode every forward needs `rng` (a numpy Generator); masks a
 order transformers applies dropout (embeddings; per layer: attention probabilities, attention
 output, feed-forward output; then the head).
 
-The shared pieces below (ModelOutput types, AttentionHeads, mask and input checks, the loss
-helpers) are imported by DistilBERT as well.
+The pieces shared with the other families live in refimpl/models/{outputs,inputs,modeling_utils,
+task_losses}.py and refimpl/nn/{attention_heads,layer_stack}.py.
 """
 from __future__ import annotations
 
@@ -39,48 +39,35 @@ from typing import Optional
 
 import numpy as np
 
-from ...core.errors import ConfigError, DTypeError, ShapeError
-from ...core.kernel_dispatch import dispatch
+from ...core.errors import ConfigError, ShapeError
 from ...core.model import ModelOutput, PreTrainedModel
-from ...core.module import Module, ModuleList
+from ...core.module import Module
 from ...core.parameter import Parameter
-from ...core.validation import check_float, check_generator, check_int_array
-from ...functional.activation import softmax_backward
-from ...functional.attention import _probabilities, attention_dropout_mask
-from ...functional.dropout import dropout_mask
-from ...losses.binary_cross_entropy import (binary_cross_entropy_with_logits,
-                                            binary_cross_entropy_with_logits_backward)
+from ...core.validation import check_int_array
 from ...losses.cross_entropy import cross_entropy, cross_entropy_backward
-from ...losses.regression import mse_loss, mse_loss_backward
 from ...nn.activation import Tanh, get_activation
 from ...nn.dropout import Dropout
 from ...nn.embedding import Embedding
-from ...nn.init import normal
 from ...nn.linear import Linear
 from ...nn.normalization import LayerNorm
+from ...nn.attention_heads import AttentionHeads
+from ...nn.layer_stack import LayerStack
+from ..inputs import check_token_inputs, labels_of, padding_keep_mask, position_ids_for
+from ..modeling_utils import apply_dropout, base_backward, init_weights, require_rng, zeros_if_none
+from ..outputs import (BaseModelOutput, BaseModelOutputWithPooling, MaskedLMOutput, NextSentencePredictorOutput,
+                       QuestionAnsweringModelOutput, SequenceClassifierOutput, TokenClassifierOutput)
+from ..task_losses import (problem_type_of, qa_head_backward, qa_head_forward, sequence_classification_loss,
+                           sequence_classification_loss_backward, token_cross_entropy, token_cross_entropy_backward)
 from .config import BertConfig
 
 __all__ = ["BertModel", "BertPreTrainedModel", "BertForPreTraining", "BertForMaskedLM",
            "BertForNextSentencePrediction", "BertForSequenceClassification", "BertForTokenClassification",
            "BertForQuestionAnswering", "BaseModelOutput", "BaseModelOutputWithPooling", "BertForPreTrainingOutput",
            "MaskedLMOutput", "NextSentencePredictorOutput", "SequenceClassifierOutput", "TokenClassifierOutput",
-           "QuestionAnsweringModelOutput", "AttentionHeads", "LayerStack"]
+           "QuestionAnsweringModelOutput"]
 
 
 # ============================================================================================ outputs
-class BaseModelOutput(ModelOutput):
-    last_hidden_state: Optional[np.ndarray] = None
-    hidden_states: Optional[tuple] = None
-    attentions: Optional[tuple] = None
-
-
-class BaseModelOutputWithPooling(ModelOutput):
-    last_hidden_state: Optional[np.ndarray] = None
-    pooler_output: Optional[np.ndarray] = None
-    hidden_states: Optional[tuple] = None
-    attentions: Optional[tuple] = None
-
-
 class BertForPreTrainingOutput(ModelOutput):
     loss: Optional[np.ndarray] = None
     prediction_logits: Optional[np.ndarray] = None
@@ -89,282 +76,6 @@ class BertForPreTrainingOutput(ModelOutput):
     attentions: Optional[tuple] = None
 
 
-class MaskedLMOutput(ModelOutput):
-    loss: Optional[np.ndarray] = None
-    logits: Optional[np.ndarray] = None
-    hidden_states: Optional[tuple] = None
-    attentions: Optional[tuple] = None
-
-
-class NextSentencePredictorOutput(MaskedLMOutput):
-    pass
-
-
-class SequenceClassifierOutput(MaskedLMOutput):
-    pass
-
-
-class TokenClassifierOutput(MaskedLMOutput):
-    pass
-
-
-class QuestionAnsweringModelOutput(ModelOutput):
-    loss: Optional[np.ndarray] = None
-    start_logits: Optional[np.ndarray] = None
-    end_logits: Optional[np.ndarray] = None
-    hidden_states: Optional[tuple] = None
-    attentions: Optional[tuple] = None
-
-
-# ============================================================================================ shared helpers
-def apply_dropout(module: Dropout, x: np.ndarray, rng) -> np.ndarray:
-    """module(x) with its mask drawn from the model's `rng` when it is active (training, p > 0)."""
-    if module.training and module.p > 0.0:
-        return module(x, mask=dropout_mask(rng, module.p, x.shape, x.dtype))
-    return module(x)
-
-
-def require_rng(model: Module, rng) -> None:
-    """In training mode with any active dropout the forward needs a Generator; a given rng must be one."""
-    if rng is not None:
-        check_generator(rng, "rng")
-        return
-    if not model.training:
-        return
-    for m in model.modules():
-        if (isinstance(m, Dropout) and m.p > 0.0) or (isinstance(m, AttentionHeads) and m.dropout > 0.0):
-            raise ConfigError(f"rng: {type(model).__name__} is in training mode with dropout active; pass "
-                              f"rng=np.random.default_rng(seed), or call .eval() for deterministic outputs")
-
-
-def check_token_inputs(input_ids, inputs_embeds, *, vocab_size: int, hidden_size: int, dtype):
-    """Exactly one of input_ids (B, L) / inputs_embeds (B, L, E); returns (B, L)."""
-    if (input_ids is None) == (inputs_embeds is None):
-        raise ConfigError("input_ids, inputs_embeds: pass exactly one of them (got "
-                          + ("both" if input_ids is not None else "neither") + ")")
-    if input_ids is not None:
-        check_int_array(input_ids, "input_ids", low=0, high=vocab_size)
-        if input_ids.ndim != 2 or input_ids.shape[1] < 1:
-            raise ShapeError(f"input_ids: expected shape (batch, seq_len) with seq_len >= 1, got {input_ids.shape}")
-        return input_ids.shape
-    check_float(inputs_embeds, "inputs_embeds", dtype=dtype, ndim=3)
-    if inputs_embeds.shape[-1] != hidden_size or inputs_embeds.shape[1] < 1:
-        raise ShapeError(f"inputs_embeds: expected shape (batch, seq_len, hidden_size={hidden_size}), "
-                         f"got {inputs_embeds.shape}")
-    return inputs_embeds.shape[:2]
-
-
-def position_ids_for(position_ids, shape, max_positions: int, input_name: str) -> np.ndarray:
-    """(B, L) position ids: arange(L) by default (L <= max_positions), or the given ids broadcast to (B, L)."""
-    b, n = shape
-    if position_ids is None:
-        if n > max_positions:
-            raise ShapeError(f"{input_name}: sequence length {n} exceeds max_position_embeddings={max_positions} "
-                             f"(the default position ids are 0..L-1)")
-        return np.broadcast_to(np.arange(n), (b, n))                     # (B, L)
-    check_int_array(position_ids, "position_ids", low=0, high=max_positions)
-    try:
-        return np.broadcast_to(position_ids, (b, n))                     # (1, L) / (L,) -> (B, L)
-    except ValueError:
-        raise ShapeError(f"position_ids: expected shape ({b}, {n}) or (1, {n}), got {position_ids.shape}") from None
-
-
-def padding_keep_mask(attention_mask, shape) -> Optional[np.ndarray]:
-    """(B, L) padding mask (1 = token, 0 = pad) -> bool (B, 1, 1, L), True where a key may be attended.
-
-    Broadcast over heads and query rows, it is transformers' sdpa mask: every query row (pad rows
-    too) sees the real tokens of its sequence. None stays None (attend everywhere).
-    """
-    if attention_mask is None:
-        return None
-    if not isinstance(attention_mask, np.ndarray):
-        raise DTypeError(f"attention_mask: expected a numpy.ndarray, got {type(attention_mask).__name__}")
-    if attention_mask.dtype != np.bool_ and not np.issubdtype(attention_mask.dtype, np.integer) \
-            and not np.issubdtype(attention_mask.dtype, np.floating):
-        raise DTypeError(f"attention_mask: expected a bool, integer or float array, got dtype {attention_mask.dtype}")
-    if attention_mask.shape != tuple(shape):
-        raise ShapeError(f"attention_mask: expected shape {tuple(shape)} (batch, seq_len) like the input, "
-                         f"got {attention_mask.shape}")
-    if attention_mask.dtype != np.bool_ and not np.isin(attention_mask, (0, 1)).all():
-        raise ConfigError("attention_mask: values must be 1 (token) or 0 (padding)")
-    return (attention_mask != 0)[:, None, None, :]                       # (B, 1, 1, L)
-
-
-def labels_of(labels, name: str, shape, *, high: int, ignore=(-100,)) -> np.ndarray:
-    """Integer class labels of `shape` (a 1-d `shape` also as (n, 1)); values in [0, high) or `ignore`."""
-    check_int_array(labels, name, low=0, high=high, ignore=ignore)
-    shape = tuple(shape)
-    if labels.shape != shape and not (len(shape) == 1 and labels.shape == shape + (1,)):
-        raise ShapeError(f"{name}: expected shape {shape}, got {labels.shape}")
-    return labels.reshape(shape)
-
-
-def init_weights(model: Module, std: float, seed: int = 0) -> None:
-    """transformers' init: Linear and Embedding weights N(0, std^2), biases 0, padding rows 0, LayerNorm 1/0."""
-    rng = np.random.default_rng(seed)
-    for m in model.modules():
-        if isinstance(m, (Linear, Embedding)):
-            m.weight.data = normal(rng, m.weight.shape, std, m.weight.dtype)
-            if isinstance(m, Embedding) and m.padding_idx is not None:
-                m.weight.data[m.padding_idx] = 0.0
-            if isinstance(m, Linear) and m.bias is not None:
-                m.bias.data = np.zeros_like(m.bias.data)
-
-
-# ---------------------------------------------------------------------------------- losses of the heads
-def problem_type_of(config, labels) -> str:
-    """transformers' choice when config.problem_type is None: 1 label -> regression; integer labels ->
-    single-label; otherwise multi-label. (transformers also writes the choice into the config; refimpl
-    decides afresh on every call and leaves the config alone.)"""
-    if config.problem_type is not None:
-        return config.problem_type
-    if config.num_labels == 1:
-        return "regression"
-    if np.issubdtype(labels.dtype, np.integer):
-        return "single_label_classification"
-    return "multi_label_classification"
-
-
-def sequence_classification_loss(logits: np.ndarray, labels, problem_type: str):
-    """(loss, the arrays its backward needs) for logits (B, C) with MSE / CE / BCE by problem_type."""
-    b, c = logits.shape
-    if not isinstance(labels, np.ndarray):
-        raise DTypeError(f"labels: expected a numpy.ndarray, got {type(labels).__name__}")
-    if problem_type == "regression":
-        check_float(labels, "labels", dtype=logits.dtype)
-        if labels.size != b * c:
-            raise ShapeError(f"labels: regression needs {b * c} targets, shape ({b}, {c})"
-                             + (f" or ({b},)" if c == 1 else "") + f", got {labels.shape}")
-        target = labels.reshape(b, c)       # num_labels == 1: torch squeezes both sides, same mean
-        return mse_loss(logits, target), target
-    if problem_type == "single_label_classification":
-        if not np.issubdtype(labels.dtype, np.integer):
-            raise DTypeError(f"labels: single-label classification needs integer class ids, got {labels.dtype}")
-        target = labels_of(labels, "labels", (b,), high=c)
-        return cross_entropy(logits, target), target
-    check_float(labels, "labels", dtype=logits.dtype)                      # multi-label: float 0/1 targets
-    if labels.shape != (b, c):
-        raise ShapeError(f"labels: multi-label classification needs targets of shape ({b}, {c}), got {labels.shape}")
-    return binary_cross_entropy_with_logits(logits, labels), labels
-
-
-def sequence_classification_loss_backward(g, logits, target, problem_type: str) -> np.ndarray:
-    """d loss / d logits, scaled by the upstream gradient g (0-d)."""
-    if problem_type == "regression":
-        return mse_loss_backward(g, logits, target)[0]
-    if problem_type == "single_label_classification":
-        return cross_entropy_backward(g, logits, target)
-    return binary_cross_entropy_with_logits_backward(g, logits, target)
-
-
-def qa_targets(positions, name: str, batch: int, seq_len: int) -> np.ndarray:
-    """Start/end positions (B,) or (B, 1), clamped to [0, L]; L then means "ignored" (transformers' rule)."""
-    if not isinstance(positions, np.ndarray) or not np.issubdtype(positions.dtype, np.integer):
-        raise DTypeError(f"{name}: expected an integer numpy array, got "
-                         f"{getattr(positions, 'dtype', type(positions).__name__)}")
-    if positions.shape not in ((batch,), (batch, 1)):
-        raise ShapeError(f"{name}: expected shape ({batch},) or ({batch}, 1), got {positions.shape}")
-    return np.clip(positions.reshape(batch), 0, seq_len)
-
-
-def qa_loss(start_logits, end_logits, start, end) -> float:
-    """(CE(start) + CE(end)) / 2 with ignore_index = L; start/end from qa_targets."""
-    n = start_logits.shape[1]
-    return (cross_entropy(start_logits, start, ignore_index=n) + cross_entropy(end_logits, end, ignore_index=n)) / 2
-
-
-def qa_loss_backward(g, start_logits, end_logits, start, end):
-    """(d start_logits, d end_logits) of qa_loss for upstream g: each CE gets g / 2."""
-    n = start_logits.shape[1]
-    half = g / 2
-    return (cross_entropy_backward(half, start_logits, start, ignore_index=n),
-            cross_entropy_backward(half, end_logits, end, ignore_index=n))
-
-
-def token_cross_entropy(logits, labels) -> float:
-    """Mean CE over every token: logits (B, L, C) flattened to (B*L, C), labels (B, L), -100 ignored."""
-    c = logits.shape[-1]
-    return cross_entropy(logits.reshape(-1, c), labels.reshape(-1))
-
-
-def token_cross_entropy_backward(g, logits, labels) -> np.ndarray:
-    """d token_cross_entropy / d logits (B, L, C), scaled by the upstream gradient g."""
-    c = logits.shape[-1]
-    return cross_entropy_backward(g, logits.reshape(-1, c), labels.reshape(-1)).reshape(logits.shape)
-
-
-def base_backward(head: PreTrainedModel, grads: dict, **d_outputs) -> dict:
-    """Backward through head.base_model: the head's gradients for the base outputs it read (d_outputs)
-    plus the gradients of hidden_states / attentions, which the head passes through unchanged."""
-    for name in ("hidden_states", "attentions"):
-        if name in grads:
-            d_outputs[name] = grads[name]
-    return head.base_model.backward(**d_outputs)
-
-
-def _zeros_if_none(g, shape, dtype):
-    return np.zeros(shape, dtype) if g is None else g
-
-
-# ============================================================================================ attention core
-class AttentionHeads(Module):
-    """Multi-head scaled dot-product attention on already projected q, k, v (no parameters).
-
-    q, k, v: (B, L, E) -> split (B, H, L, Dh) -> softmax(q k^T / sqrt(Dh), keys masked by `keep`) v
-    -> merged (B, L, E). keep: bool (B, 1, 1, L) or None. Attention dropout (training mode, p > 0)
-    draws its mask from `rng`. With output_attentions the probabilities P~ (after dropout, (B, H, L, L))
-    are returned too and can receive a gradient.
-    Fully masked rows (an all-pad sequence) give 0, as torch SDPA.
-    backward(d_out, d_probs=None) -> (dq, dk, dv), each (B, L, E).
-    """
-
-    def __init__(self, num_heads: int, head_dim: int, dropout: float = 0.0):
-        super().__init__()
-        self.num_heads, self.head_dim, self.dropout = num_heads, head_dim, float(dropout)
-        self.scale = head_dim ** -0.5                       # transformers' `scaling`
-
-    def _split(self, x):
-        b, n, _ = x.shape
-        return x.reshape(b, n, self.num_heads, self.head_dim).transpose(0, 2, 1, 3)   # (B, H, L, Dh)
-
-    @staticmethod
-    def _merge(x):
-        b, h, n, d = x.shape
-        return x.transpose(0, 2, 1, 3).reshape(b, n, h * d)                          # (B, L, E)
-
-    def forward(self, q, k, v, keep=None, output_attentions=False, rng=None):
-        q, k, v = self._split(q), self._split(k), self._split(v)                     # (B, H, L, Dh)
-        p = self.dropout if self.training else 0.0
-        scores_shape = q.shape[:-1] + (k.shape[2],)                                   # (B, H, L, L)
-        drop = attention_dropout_mask(rng, p, scores_shape, q.dtype) if p > 0.0 else None
-        kw = dict(attn_mask=keep, scale=self.scale, dropout_p=p, dropout_mask=drop, fully_masked_rows="zeros")
-        ctx = dispatch("attention", "scaled_dot_product_attention")(q, k, v, **kw)   # (B, H, L, Dh)
-        probs = None
-        if output_attentions:
-            # the same probabilities the attention used (the reference's own softmax, not a copy)
-            probs, _ = _probabilities(q, k, keep, None, False, self.scale, "zeros")  # (B, H, L, L)
-        self.save_for_backward(q, k, v, kw, probs)
-        if probs is not None and drop is not None:
-            return self._merge(ctx), probs * drop                                    # P~ = P * M
-        return self._merge(ctx), probs
-
-    def backward(self, d_out, d_probs=None):
-        q, k, v, kw, probs = self.saved()
-        dq, dk, dv, _ = dispatch("attention", "scaled_dot_product_attention_backward")(
-            self._split(d_out), q, k, v, **kw)                                       # (B, H, L, Dh) each
-        if d_probs is not None:                 # the probabilities were an output too
-            if kw["dropout_mask"] is not None:
-                d_probs = d_probs * kw["dropout_mask"]                               # dL/dP = dL/dP~ * M
-            ds = softmax_backward(d_probs, None, -1, y=probs)                        # dL/dS = P (dP - rowsum(dP P))
-            dq = dq + (ds @ k) * q.dtype.type(self.scale)                            # dL/dq += scale dS k
-            dk = dk + (np.swapaxes(ds, -1, -2) @ q) * q.dtype.type(self.scale)       # dL/dk += scale dS^T q
-        return self._merge(dq), self._merge(dk), self._merge(dv)
-
-    def extra_repr(self):
-        return f"num_heads={self.num_heads}, head_dim={self.head_dim}, dropout={self.dropout}"
-
-
-# ============================================================================================ BERT blocks
 class BertEmbeddings(Module):
     """LayerNorm(word[input_ids] (or inputs_embeds) + token_type[token_type_ids] + position[position_ids]), dropout."""
 
@@ -486,37 +197,6 @@ class BertLayer(Module):
         return self.attention.backward(d_a, d_probs)
 
 
-class LayerStack(Module):
-    """A stack of encoder layers (`layer.0`, `layer.1`, ...), each forward(h, keep, output_attentions, rng)
-    -> (h, probs) and backward(dh, d_probs) -> d(input). Collects hidden_states (the input of each layer,
-    then the last output) and attentions; shared by BERT's BertEncoder and DistilBERT's Transformer."""
-
-    def __init__(self, layers):
-        super().__init__()
-        self.layer = ModuleList(layers)
-
-    def forward(self, hidden_states, keep, output_hidden_states=False, output_attentions=False, rng=None):
-        all_hidden, all_attn = [hidden_states], []
-        for layer in self.layer:
-            hidden_states, probs = layer(hidden_states, keep, output_attentions, rng)
-            all_hidden.append(hidden_states)
-            all_attn.append(probs)
-        return (hidden_states, tuple(all_hidden) if output_hidden_states else None,
-                tuple(all_attn) if output_attentions else None)
-
-    def backward(self, d_last, d_hidden_states=None, d_attentions=None):
-        """d_hidden_states / d_attentions: per-entry gradients of those tuples (None entries allowed)."""
-        n = len(self.layer)
-        d_hs = d_hidden_states if d_hidden_states is not None else (None,) * (n + 1)
-        d_at = d_attentions if d_attentions is not None else (None,) * n
-        dh = d_last if d_hs[n] is None else d_last + d_hs[n]             # the last hidden state is output twice
-        for i in reversed(range(n)):
-            dh = self.layer[i].backward(dh, d_at[i])                      # dL/d(input of layer i)
-            if d_hs[i] is not None:
-                dh = dh + d_hs[i]                                         # ... which is also hidden_states[i]
-        return dh
-
-
 class BertEncoder(LayerStack):
     def __init__(self, config: BertConfig, dtype):
         super().__init__([BertLayer(config, dtype) for _ in range(config.num_hidden_layers)])
@@ -612,9 +292,9 @@ class BertModel(BertPreTrainedModel):
 
     def _backward(self, grads):
         (shape,) = self.saved()
-        dh = _zeros_if_none(grads.get("last_hidden_state"), shape, self.dtype)              # (B, L, E)
+        dh = zeros_if_none(grads.get("last_hidden_state"), shape, self.dtype)              # (B, L, E)
         if self.pooler is not None:                                                          # pooler reads h[:, 0]
-            d_pooled = _zeros_if_none(grads.get("pooler_output"), (shape[0], shape[2]), self.dtype)
+            d_pooled = zeros_if_none(grads.get("pooler_output"), (shape[0], shape[2]), self.dtype)
             dh = dh + self.pooler.backward(d_pooled)
         dh = self.encoder.backward(dh, grads.get("hidden_states"), grads.get("attentions"))
         d_embeds = self.embeddings.backward(dh)
@@ -726,8 +406,8 @@ class BertForPreTraining(BertPreTrainedModel):
 
     def _backward(self, grads):
         scores, nsp, labels, nsl, with_loss = self.saved()
-        d_scores = _zeros_if_none(grads.get("prediction_logits"), scores.shape, self.dtype)
-        d_nsp = _zeros_if_none(grads.get("seq_relationship_logits"), nsp.shape, self.dtype)
+        d_scores = zeros_if_none(grads.get("prediction_logits"), scores.shape, self.dtype)
+        d_nsp = zeros_if_none(grads.get("seq_relationship_logits"), nsp.shape, self.dtype)
         if with_loss and "loss" in grads:
             d_scores = d_scores + token_cross_entropy_backward(grads["loss"], scores, labels)   # dL/dscores of the MLM CE
             d_nsp = d_nsp + cross_entropy_backward(grads["loss"], nsp, nsl)           # dL/dnsp of the NSP CE
@@ -763,7 +443,7 @@ class BertForMaskedLM(BertPreTrainedModel):
 
     def _backward(self, grads):
         logits, labels = self.saved()
-        d_logits = _zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
+        d_logits = zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
         if labels is not None and "loss" in grads:
             d_logits = d_logits + token_cross_entropy_backward(grads["loss"], logits, labels)
         return self._base_backward(grads, last_hidden_state=self.cls.backward(d_logits))
@@ -794,7 +474,7 @@ class BertForNextSentencePrediction(BertPreTrainedModel):
 
     def _backward(self, grads):
         logits, labels, shape = self.saved()
-        d_logits = _zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
+        d_logits = zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
         if labels is not None and "loss" in grads:
             d_logits = d_logits + cross_entropy_backward(grads["loss"], logits, labels)
         return self._base_backward(grads, pooler_output=self.cls.backward(d_logits),
@@ -836,7 +516,7 @@ class BertForSequenceClassification(BertPreTrainedModel):
 
     def _backward(self, grads):
         logits, target, kind, shape = self.saved()
-        d_logits = _zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
+        d_logits = zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
         if kind is not None and "loss" in grads:
             d_logits = d_logits + sequence_classification_loss_backward(grads["loss"], logits, target, kind)
         d_pooled = self.dropout.backward(self.classifier.backward(d_logits))
@@ -871,7 +551,7 @@ class BertForTokenClassification(BertPreTrainedModel):
 
     def _backward(self, grads):
         logits, labels = self.saved()
-        d_logits = _zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
+        d_logits = zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
         if labels is not None and "loss" in grads:
             d_logits = d_logits + token_cross_entropy_backward(grads["loss"], logits, labels)   # per-token CE, flattened
         dh = self.dropout.backward(self.classifier.backward(d_logits))
@@ -910,27 +590,3 @@ class BertForQuestionAnswering(BertPreTrainedModel):
     def _backward(self, grads):
         d_logits = qa_head_backward(grads, *self.saved(), self.dtype)
         return self._base_backward(grads, last_hidden_state=self.qa_outputs.backward(d_logits))
-
-
-def qa_head_forward(logits, start_positions, end_positions, dtype):
-    """Split (B, L, 2) logits into start/end (B, L); the loss when both positions are given.
-    Returns (start_logits, end_logits, loss or None, (start, end) targets or None)."""
-    b, n, _ = logits.shape
-    start_logits = np.ascontiguousarray(logits[..., 0])                   # (B, L)
-    end_logits = np.ascontiguousarray(logits[..., 1])
-    if start_positions is None or end_positions is None:
-        return start_logits, end_logits, None, None
-    start = qa_targets(start_positions, "start_positions", b, n)
-    end = qa_targets(end_positions, "end_positions", b, n)
-    loss = np.asarray(qa_loss(start_logits, end_logits, start, end), dtype)
-    return start_logits, end_logits, loss, (start, end)
-
-
-def qa_head_backward(grads, start_logits, end_logits, targets, dtype):
-    """d (B, L, 2) logits from the gradients of start_logits, end_logits and loss."""
-    d_start = _zeros_if_none(grads.get("start_logits"), start_logits.shape, dtype)
-    d_end = _zeros_if_none(grads.get("end_logits"), end_logits.shape, dtype)
-    if targets is not None and "loss" in grads:
-        ds, de = qa_loss_backward(grads["loss"], start_logits, end_logits, *targets)
-        d_start, d_end = d_start + ds, d_end + de
-    return np.stack([d_start, d_end], axis=-1)                            # (B, L, 2): undo the split

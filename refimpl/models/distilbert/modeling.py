@@ -15,8 +15,8 @@ Heads (keys and losses as transformers 5.24):
     DistilBertForQuestionAnswering       dropout(qa_dropout) -> qa_outputs -> start/end logits (num_labels 2)
 
 The attention core, padding mask (transformers' sdpa boolean mask; an all-pad sequence gives 0, not
-NaN: PITFALLS 2.1 is gone in transformers 5), input checks, ModelOutput types and losses are BERT's
-(refimpl.models.bert.modeling), imported rather than repeated.
+NaN: PITFALLS 2.1 is gone in transformers 5), input checks, ModelOutput types and losses are shared with BERT
+(refimpl/models/{outputs,inputs,modeling_utils,task_losses}.py, refimpl/nn/attention_heads.py).
 """
 from __future__ import annotations
 
@@ -30,12 +30,14 @@ from ...nn.dropout import Dropout
 from ...nn.embedding import Embedding
 from ...nn.linear import Linear
 from ...nn.normalization import LayerNorm
-from ..bert.modeling import (AttentionHeads, BaseModelOutput, LayerStack, MaskedLMOutput, QuestionAnsweringModelOutput,
-                             SequenceClassifierOutput, TokenClassifierOutput, _zeros_if_none, apply_dropout,
-                             base_backward, check_token_inputs, init_weights, labels_of, padding_keep_mask,
-                             position_ids_for, problem_type_of, qa_head_backward, qa_head_forward, require_rng,
-                             sequence_classification_loss, sequence_classification_loss_backward,
-                             token_cross_entropy, token_cross_entropy_backward)
+from ...nn.attention_heads import AttentionHeads
+from ...nn.layer_stack import LayerStack
+from ..inputs import check_token_inputs, labels_of, padding_keep_mask, position_ids_for
+from ..modeling_utils import apply_dropout, base_backward, init_weights, require_rng, zeros_if_none
+from ..outputs import (BaseModelOutput, MaskedLMOutput, QuestionAnsweringModelOutput, SequenceClassifierOutput,
+                       TokenClassifierOutput)
+from ..task_losses import (problem_type_of, qa_head_backward, qa_head_forward, sequence_classification_loss,
+                           sequence_classification_loss_backward, token_cross_entropy, token_cross_entropy_backward)
 from .config import DistilBertConfig
 
 __all__ = ["DistilBertModel", "DistilBertPreTrainedModel", "DistilBertForMaskedLM",
@@ -201,7 +203,7 @@ class DistilBertModel(DistilBertPreTrainedModel):
 
     def _backward(self, grads):
         (shape,) = self.saved()
-        dh = _zeros_if_none(grads.get("last_hidden_state"), shape, self.dtype)
+        dh = zeros_if_none(grads.get("last_hidden_state"), shape, self.dtype)
         dh = self.transformer.backward(dh, grads.get("hidden_states"), grads.get("attentions"))
         d_embeds = self.embeddings.backward(dh)
         return {} if d_embeds is None else {"inputs_embeds": d_embeds}
@@ -240,7 +242,7 @@ class DistilBertForMaskedLM(DistilBertPreTrainedModel):
 
     def _backward(self, grads):
         logits, labels = self.saved()
-        d_logits = _zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
+        d_logits = zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
         if labels is not None and "loss" in grads:
             d_logits = d_logits + token_cross_entropy_backward(grads["loss"], logits, labels)
         dx = self.vocab_projector.backward(d_logits)                                      # (B, L, dim)
@@ -281,7 +283,7 @@ class DistilBertForSequenceClassification(DistilBertPreTrainedModel):
 
     def _backward(self, grads):
         logits, target, kind, shape = self.saved()
-        d_logits = _zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
+        d_logits = zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
         if kind is not None and "loss" in grads:
             d_logits = d_logits + sequence_classification_loss_backward(grads["loss"], logits, target, kind)
         d_pooled = self.dropout.backward(self.classifier.backward(d_logits))
@@ -319,7 +321,7 @@ class DistilBertForTokenClassification(DistilBertPreTrainedModel):
 
     def _backward(self, grads):
         logits, labels = self.saved()
-        d_logits = _zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
+        d_logits = zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
         if labels is not None and "loss" in grads:
             d_logits = d_logits + token_cross_entropy_backward(grads["loss"], logits, labels)
         dh = self.dropout.backward(self.classifier.backward(d_logits))
