@@ -39,3 +39,8 @@ class CheckpointError(RefimplError, ValueError):
 
 class BackwardError(RefimplError, RuntimeError):
     """backward() was called without a matching forward() (or under no_grad)."""
+
+
+class InfeasibleError(RefimplError, ValueError):
+    """A problem has no solution: a cost matrix whose forbidden (infinite) entries leave no complete
+    assignment, a CTC target that cannot fit in its frames (when the caller asks for an error)."""
