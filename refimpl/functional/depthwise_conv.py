@@ -25,8 +25,9 @@ from ..core.validation import check_float, check_same_dtype
 from .conv import _ntuple, _pad, _tap_slices, conv_output_size, conv_padding
 
 
-def _resolve(x, weight, bias, stride, padding, dilation):
-    """Validate; return (stride, pads, dilation, out) with pads ((top, bottom), (left, right))."""
+def check_depthwise_conv_args(x, weight, bias, stride, padding, dilation):
+    """Validate every argument (kernels call this too, before compiled code); return
+    (stride, pads, dilation, out) with pads ((top, bottom), (left, right)) and out (H_out, W_out)."""
     check_float(x, "x")
     if x.ndim != 4:
         raise ShapeError(f"x: expected 4 dimensions (N, C, H, W), got shape {x.shape}")
@@ -53,7 +54,7 @@ def depthwise_conv2d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarra
 
     Same result as conv2d(x, weight, bias, stride, padding, dilation, groups=C).
     """
-    stride, pads, dilation, out = _resolve(x, weight, bias, stride, padding, dilation)
+    stride, pads, dilation, out = check_depthwise_conv_args(x, weight, bias, stride, padding, dilation)
     N, C = x.shape[:2]
     xp = _pad(x, pads)                                                      # (N, C, Hp, Wp)
     y = np.zeros((N, C) + out, dtype=x.dtype)                               # (N, C, Ho, Wo)
@@ -65,13 +66,19 @@ def depthwise_conv2d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarra
     return y
 
 
-def depthwise_conv2d_backward(dy: np.ndarray, x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
-                              stride=1, padding=0, dilation=1):
-    """Gradients (dx, dweight, dbias) of depthwise_conv2d for dy: (N, C, H_out, W_out); dbias None without bias."""
-    stride, pads, dilation, out = _resolve(x, weight, bias, stride, padding, dilation)
+def check_depthwise_conv_backward_args(dy, x, weight, bias, stride, padding, dilation):
+    """check_depthwise_conv_args plus dy: (N, C, H_out, W_out) of x's dtype."""
+    stride, pads, dilation, out = check_depthwise_conv_args(x, weight, bias, stride, padding, dilation)
     check_float(dy, "dy", dtype=x.dtype)
     if dy.shape != x.shape[:2] + out:
         raise ShapeError(f"dy: expected the output shape {x.shape[:2] + out}, got {dy.shape}")
+    return stride, pads, dilation, out
+
+
+def depthwise_conv2d_backward(dy: np.ndarray, x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
+                              stride=1, padding=0, dilation=1):
+    """Gradients (dx, dweight, dbias) of depthwise_conv2d for dy: (N, C, H_out, W_out); dbias None without bias."""
+    stride, pads, dilation, out = check_depthwise_conv_backward_args(dy, x, weight, bias, stride, padding, dilation)
     xp = _pad(x, pads)                                                      # (N, C, Hp, Wp)
     dxp = np.zeros(xp.shape, dtype=x.dtype)                                 # (N, C, Hp, Wp)
     dweight = np.zeros(weight.shape, dtype=x.dtype)                         # (C, 1, kh, kw)

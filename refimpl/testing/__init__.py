@@ -2,9 +2,10 @@
 from .assert_close import Comparison, assert_close, compare
 from .gradcheck import GradcheckReport, gradcheck
 from .gradcheck_model import gradcheck_model
+from .kernel_tolerance import assert_kernel_within_rule, kernel_error_budget
 from .parity import ParityReport, compare_function_with_torch, compare_module_with_torch, to_torch_inputs
 from .tolerances import TOLERANCES, tolerance_for
 
 __all__ = ["assert_close", "compare", "Comparison", "gradcheck", "gradcheck_model", "GradcheckReport", "TOLERANCES",
            "tolerance_for", "compare_module_with_torch", "compare_function_with_torch", "ParityReport",
-           "to_torch_inputs"]
+           "to_torch_inputs", "assert_kernel_within_rule", "kernel_error_budget"]
