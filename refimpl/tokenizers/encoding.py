@@ -23,6 +23,8 @@ class Encoding:
     the token's own sequence ((0, 0) for special and padding tokens). word_ids: index of the
     pre-token (word) in its sequence, None for special/padding tokens. sequence_ids: 0 or 1 for
     tokens of the first/second text, None for special/padding tokens.
+    overflowing: the other windows of a truncated example (stride/overflow, see
+    BertTokenizer.__call__), each an Encoding of its own; empty when nothing was cut off.
     """
     ids: list = field(default_factory=list)
     type_ids: list = field(default_factory=list)
@@ -32,6 +34,7 @@ class Encoding:
     sequence_ids: list = field(default_factory=list)
     special_tokens_mask: list = field(default_factory=list)
     attention_mask: list = field(default_factory=list)
+    overflowing: list = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -49,7 +52,13 @@ class Encoding:
 
     def pad(self, length: int, pad_id: int, pad_token: str, *, pad_type_id: int = 0,
             side: str = "right") -> None:
-        """Pad to `length` tokens (nothing happens when already as long): mask 0, offsets (0, 0)."""
+        """Pad to `length` tokens (nothing happens when already as long): mask 0, offsets (0, 0).
+
+        The overflowing windows are padded to the same length (each on its own: a window that is
+        already longer stays as it is), as `tokenizers` does.
+        """
+        for window in self.overflowing:
+            window.pad(length, pad_id, pad_token, pad_type_id=pad_type_id, side=side)
         n = length - len(self.ids)
         if n <= 0:
             return
@@ -66,6 +75,9 @@ class BatchEncoding(dict):
 
     Values are lists (one per example, or flat for a single un-batched text) or, with
     return_tensors="np", int64 arrays of shape (batch, length) ((batch, length, 2) for offsets).
+    With return_overflowing_tokens=True the rows are windows, not examples (always a list of rows),
+    `overflow_to_sample_mapping` holds each window's example index, and `encodings`, tokens(i),
+    word_ids(i) and sequence_ids(i) are per window.
     """
 
     def __init__(self, data: dict, encodings: list, *, batched: bool):

@@ -9,6 +9,12 @@ entry that matches, continuation pieces carrying the "##" prefix ("unaffable" ->
 "##able"). If some remainder matches nothing, the WHOLE word becomes one [UNK] (never partial
 pieces); a word longer than max_input_chars_per_word (100) characters is one [UNK] too.
 
+Overflowing tokens (return_overflowing_tokens=True, stride): what truncation cuts off comes back
+as more windows, consecutive ones sharing `stride` tokens, each with its own offsets, word ids and
+sequence ids, the way question answering splits a long context; overflow_to_sample_mapping gives
+the example of every window. The windows and their order are those of `tokenizers` (see _windows
+and _assemble), so they also hold for longest_first on a pair, where both texts are cut.
+
 Where transformers/`tokenizers` would return something odd we raise instead, with the argument
 named (the `tokenizers` library raises on most of these too; transformers' legacy Python
 tokenizer silently returns untruncated or over-truncated output):
@@ -21,6 +27,10 @@ tokenizer silently returns untruncated or over-truncated output):
   - truncation/padding="max_length" without max_length and without model_max_length -> ConfigError
     (transformers silently skips them when model_max_length is unset).
   - decode / convert_ids_to_tokens with an unknown id -> IndexRangeError naming ids (HF drops it).
+  - a stride that does not let the windows advance -> ConfigError naming stride, exactly where
+    `tokenizers` refuses it: stride > max_length - (special tokens of one sequence) when truncation
+    is switched on (a ValueError there), or stride >= the tokens kept of a sequence that is cut (a
+    Rust panic there, e.g. only_second with a long question).
 Differences between the two Hugging Face implementations, where we follow the `tokenizers` one:
   - longest_first on a pair: Rust gives the extra token of an odd budget to the longer sequence
     (the second one on a tie); legacy always gives it to the first.
@@ -443,18 +453,19 @@ class BertTokenizer:
         return self(text, pair, add_special_tokens=add_special_tokens).tokens()
 
     def encode(self, text, text_pair=None, *, add_special_tokens: bool = True, truncation=None,
-               max_length: Optional[int] = None, is_split_into_words: bool = False) -> list:
-        """input_ids of one example."""
+               max_length: Optional[int] = None, stride: int = 0, is_split_into_words: bool = False) -> list:
+        """input_ids of one example (the first window when truncation cuts it)."""
         return self(text, text_pair, add_special_tokens=add_special_tokens, truncation=truncation,
-                    max_length=max_length, is_split_into_words=is_split_into_words)["input_ids"]
+                    max_length=max_length, stride=stride, is_split_into_words=is_split_into_words)["input_ids"]
 
     def num_special_tokens_to_add(self, pair: bool = False) -> int:
         return self.template.num_special_tokens(pair) if self.template is not None else 0
 
     def __call__(self, text, text_pair=None, *, add_special_tokens: bool = True, padding=False,
-                 truncation=None, max_length: Optional[int] = None, pad_to_multiple_of: Optional[int] = None,
-                 is_split_into_words: bool = False, return_tensors: Optional[str] = None,
-                 return_token_type_ids: bool = True, return_attention_mask: bool = True,
+                 truncation=None, max_length: Optional[int] = None, stride: int = 0,
+                 pad_to_multiple_of: Optional[int] = None, is_split_into_words: bool = False,
+                 return_tensors: Optional[str] = None, return_token_type_ids: bool = True,
+                 return_attention_mask: bool = True, return_overflowing_tokens: bool = False,
                  return_special_tokens_mask: bool = False, return_offsets_mapping: bool = False,
                  return_length: bool = False) -> BatchEncoding:
         """Encode a text, a pair, or a batch (list of texts or of (text, pair) tuples).
@@ -467,6 +478,13 @@ class BertTokenizer:
           sequence), "only_first", "only_second".
         padding: False, True/"longest" (to the longest in the batch), "max_length".
         max_length: the length after special tokens; defaults to model_max_length where needed.
+        stride, return_overflowing_tokens: the tokens that truncation cuts off are not lost but
+          form more windows ("overflowing tokens"), each starting `stride` tokens before the end
+          of the previous one, so consecutive windows share `stride` tokens (question answering
+          over long contexts). With return_overflowing_tokens=True every window is one row of the
+          output (also for a single text), the first window first, and `overflow_to_sample_mapping`
+          gives each row's example index; see _truncate and _assemble for the exact windows.
+          stride must be smaller than every window it slides over (ConfigError naming stride).
         return_tensors: None (lists; flat for one un-batched text) or "np" (int64 arrays of shape
           (batch, length), offsets (batch, length, 2); every example must have the same length).
         Returns a BatchEncoding: input_ids, token_type_ids, attention_mask, then on request
@@ -477,33 +495,49 @@ class BertTokenizer:
         for name, value in (("add_special_tokens", add_special_tokens), ("is_split_into_words", is_split_into_words),
                             ("return_token_type_ids", return_token_type_ids),
                             ("return_attention_mask", return_attention_mask),
+                            ("return_overflowing_tokens", return_overflowing_tokens),
                             ("return_special_tokens_mask", return_special_tokens_mask),
                             ("return_offsets_mapping", return_offsets_mapping), ("return_length", return_length)):
             _check_bool(value, name)
         if return_tensors not in (None, "np"):
             raise ConfigError(f"return_tensors: expected None or 'np' (refimpl works in NumPy), got {return_tensors!r}")
         max_length = _check_optional_int(max_length, "max_length", minimum=0)
+        stride = _check_optional_int(stride, "stride", minimum=0)
+        if stride is None:
+            raise ConfigError("stride: expected an integer >= 0, got None")
         pad_to_multiple_of = _check_optional_int(pad_to_multiple_of, "pad_to_multiple_of", minimum=1)
         pad_mode, trunc_mode, max_length = self._strategies(padding, truncation, max_length, pad_to_multiple_of)
+        if trunc_mode is not None:
+            self._check_stride(stride, max_length)
         examples, batched = _examples(text, text_pair, is_split_into_words)
 
-        encodings = []
+        encodings = []                                    # one per example; further windows in .overflowing
         for first, second in examples:
             a = self._encode_sequence(first, is_split_into_words)
             b = self._encode_sequence(second, is_split_into_words) if second is not None else None
             if trunc_mode is not None:
-                a, b = self._truncate(a, b, trunc_mode, max_length, add_special_tokens)
-            encodings.append(self._post_process(a, b, add_special_tokens))
+                a_windows, b_windows = self._truncate(a, b, trunc_mode, max_length, add_special_tokens, stride)
+            else:
+                a_windows, b_windows = [a], (None if b is None else [b])
+            encodings.append(self._assemble(a_windows, b_windows, add_special_tokens))
 
         if pad_mode is not None:
             if self.pad_token is None or self.pad_token not in self._all_vocab:
                 raise ConfigError(f"pad_token: {self.pad_token!r} is not in the vocabulary, so padding is impossible")
+            # "longest" measures the first windows only (`tokenizers`): an overflowing window is never
+            # longer except where truncation had no room at all, and such a window stays unpadded
             length = max(len(e) for e in encodings) if pad_mode == "longest" else max_length
             if pad_to_multiple_of is not None and length % pad_to_multiple_of:
                 length += pad_to_multiple_of - length % pad_to_multiple_of
             pad_id = self._all_vocab[self.pad_token]
             for e in encodings:
-                e.pad(length, pad_id, self.pad_token, side=self.padding_side)
+                e.pad(length, pad_id, self.pad_token, side=self.padding_side)   # its overflowing windows too
+
+        sample_mapping = None
+        if return_overflowing_tokens:                    # every window becomes a row of its own
+            sample_mapping = [i for i, e in enumerate(encodings) for _ in range(1 + len(e.overflowing))]
+            encodings = [w for e in encodings for w in [e] + e.overflowing]
+            batched = True                                # rows even for one text, as transformers returns them
 
         keys = [("input_ids", "ids")]
         if return_token_type_ids:
@@ -519,6 +553,9 @@ class BertTokenizer:
             lengths = [len(e) for e in encodings]
             # one int per example, a list even for one un-batched text (as transformers 5 returns it)
             out["length"] = np.asarray(lengths, dtype=np.int64) if return_tensors == "np" else lengths
+        if sample_mapping is not None:
+            out["overflow_to_sample_mapping"] = (np.asarray(sample_mapping, dtype=np.int64)
+                                                 if return_tensors == "np" else sample_mapping)
         return out
 
     def _strategies(self, padding, truncation, max_length, pad_to_multiple_of):
@@ -544,26 +581,74 @@ class BertTokenizer:
                               f"({max_length}) must be a multiple of pad_to_multiple_of ({pad_to_multiple_of})")
         return pad_mode, trunc_mode, max_length
 
-    def _cut(self, seq: list, n: int) -> list:
-        if len(seq) <= n:
-            return seq
-        return seq[:n] if self.truncation_side == "right" else seq[len(seq) - n:]
+    def _check_stride(self, stride: int, max_length: int) -> None:
+        """The check `tokenizers` makes when truncation is switched on, before any text is seen:
+        stride <= max_length - (special tokens of a single sequence)."""
+        n_single = self.num_special_tokens_to_add(False)
+        if max_length >= n_single and stride > max_length - n_single:
+            raise ConfigError(f"stride: {stride} is larger than max_length - special tokens = {max_length} - "
+                              f"{n_single} = {max_length - n_single}; every window must advance, so use a "
+                              f"stride smaller than the window")
 
-    def _truncate(self, a: list, b: Optional[list], mode: str, max_length: int, add_special_tokens: bool):
-        """Fit the tokens of A (and B) into max_length minus the special tokens (`tokenizers` rules)."""
+    def _windows(self, seq: list, n: int, stride: int, which: str, max_length: int) -> list:
+        """Cut `seq` to n tokens: [kept window, overflowing windows...] (Encoding.truncate of `tokenizers`).
+
+        truncation_side "right": windows start at 0, n - stride, 2 (n - stride), ... and end at most n
+        tokens later; the last one reaches the end of seq. "left": the same from the end backwards,
+        so the kept window is the last n tokens. Consecutive windows share `stride` tokens.
+        n == 0 (no room at all): an empty window, then all of seq as one overflowing window.
+        """
+        length = len(seq)
+        if n >= length:
+            return [seq]
+        if n == 0:
+            return [seq[:0], seq]
+        if stride >= n:
+            raise ConfigError(
+                f"stride: {stride} must be smaller than the window it slides over: truncation keeps {n} tokens of "
+                f"the {which} sequence (max_length={max_length} minus the special tokens and the tokens kept of the "
+                f"other sequence), so windows would not advance; use stride < {n} or a larger max_length")
+        step = n - stride                                 # each window starts `step` tokens after the previous
+        windows = []
+        if self.truncation_side == "right":
+            for start in range(0, length, step):
+                stop = min(start + n, length)
+                windows.append(seq[start:stop])
+                if stop == length:
+                    break
+        else:
+            for stop in range(length, 0, -step):
+                start = max(0, stop - n)
+                windows.append(seq[start:stop])
+                if start == 0:
+                    break
+        return windows
+
+    def _truncate(self, a: list, b: Optional[list], mode: str, max_length: int, add_special_tokens: bool,
+                  stride: int = 0):
+        """Fit the tokens of A (and B) into max_length minus the special tokens (`tokenizers` rules).
+
+        Returns (windows of A, windows of B or None): each a list whose first entry is the part kept
+        and whose other entries are the overflowing windows (see _windows); a sequence that is not cut
+        has one window.
+        """
         n_special = self.num_special_tokens_to_add(b is not None) if add_special_tokens else 0
         if max_length < n_special:
             raise ConfigError(f"max_length: {max_length} leaves no room: the template adds {n_special} special "
                               f"tokens to {'a pair' if b is not None else 'a sequence'}")
         limit = max_length - n_special                    # budget for the text tokens
+
+        def cut(seq, n, which):
+            return self._windows(seq, n, stride, which, max_length)
+
         if limit == 0:                                    # `tokenizers`: no room at all empties both, any strategy
-            return a[:0], (b[:0] if b is not None else None)
+            return cut(a, 0, "first"), (cut(b, 0, "second") if b is not None else None)
         total = len(a) + (len(b) if b is not None else 0)
         if total <= limit:
-            return a, b
+            return [a], (None if b is None else [b])
         if mode == "longest_first":
             if b is None:
-                return self._cut(a, limit), None
+                return cut(a, limit, "first"), None
             n1, n2 = len(a), len(b)
             swap = n1 > n2                                # work with n1 <= n2
             if swap:
@@ -574,7 +659,7 @@ class BertTokenizer:
                 n2 = n1 + limit % 2
             if swap:
                 n1, n2 = n2, n1
-            return self._cut(a, n1), self._cut(b, n2)
+            return cut(a, n1, "first"), cut(b, n2, "second")
         if mode == "only_second" and b is None:
             raise ConfigError("truncation: 'only_second' needs a text_pair, but only one sequence was given "
                               f"and it does not fit max_length={max_length}")
@@ -586,8 +671,39 @@ class BertTokenizer:
                 f"max_length: {max_length} cannot be reached with truncation={mode!r}: the {which} sequence has "
                 f"{len(target)} tokens but {remove} must go (the other sequence and {n_special} special tokens "
                 f"take the rest); use a larger max_length or truncation='longest_first'")
-        cut = self._cut(target, len(target) - remove)
-        return (cut, b) if mode == "only_first" else (a, cut)
+        if mode == "only_first":
+            return cut(a, len(a) - remove, "first"), (None if b is None else [b])
+        return [a], cut(b, len(b) - remove, "second")
+
+    def _assemble(self, a_windows: list, b_windows: Optional[list], add_special_tokens: bool) -> Encoding:
+        """The Encoding of the first windows, with every other combination in .overflowing.
+
+        `tokenizers` merges the template's pieces left to right; merging X (kept x0, overflowing
+        x1..) with a sequence Y (y0, y1..) keeps x0 y0 and lists as overflowing, in this order:
+        x1 y0, x1 y1, ..., x2 y0, ..., then x0 y1, x0 y2, ... . So when both A and B were cut
+        (longest_first on a pair) every window of A meets every window of B, (A1, B0) first and
+        (A0, B1) ... last; when only one was cut, the windows simply follow each other.
+        """
+        if add_special_tokens and self.template is None:
+            raise ConfigError(self._template_error)
+        template = self.template if add_special_tokens else Template.plain()
+        windows = (a_windows, b_windows)
+        items = template.pair if b_windows is not None else template.single
+        main, overflowing = {}, []                        # {sequence index: window index} per combination
+        for item in items:
+            if item[0] != "sequence" or item[1] in main:
+                continue
+            seq, n = item[1], len(windows[item[1]])
+            overflowing = ([{**o, seq: k} for o in overflowing for k in range(n)]
+                           + [{**main, seq: k} for k in range(1, n)])
+            main = {**main, seq: 0}
+
+        def build(combo):
+            return self._post_process(a_windows[combo.get(0, 0)],
+                                      None if b_windows is None else b_windows[combo.get(1, 0)], add_special_tokens)
+        enc = build(main)
+        enc.overflowing = [build(c) for c in overflowing]
+        return enc
 
     def _post_process(self, a: list, b: Optional[list], add_special_tokens: bool) -> Encoding:
         """Lay out [CLS] A [SEP] (B [SEP]) per the template, with type/sequence/word ids and offsets."""

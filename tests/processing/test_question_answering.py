@@ -1,6 +1,7 @@
 """QA post-processing: hand-built cases, an exhaustive brute-force reference over all valid (start, end)
 pairs, several windows per example, and span labels on windows made by transformers' BertTokenizerFast
 (WordPiece vocabulary trained here, no download)."""
+import os
 import re
 
 import numpy as np
@@ -290,6 +291,62 @@ def test_batch_on_real_windows(tok):
             f = feats[c["feature_index"]]
             assert sids[f][c["start_index"]] == sids[f][c["end_index"]] == 1
             assert c["text"] == contexts[ex][c["start_char"]:c["end_char"]]
+
+
+# ---------------------------------------------------------------------------- refimpl tokenizer windows
+
+@pytest.fixture(scope="module")
+def ours(tok):
+    from refimpl.tokenizers.wordpiece import BertTokenizer
+    return BertTokenizer.from_vocab_file(os.path.join(tok.name_or_path, "vocab.txt"))
+
+
+@pytest.mark.parametrize("max_length,stride", [(32, 8), (40, 12)])
+def test_refimpl_windows_to_answer(tok, ours, max_length, stride):
+    """refimpl's tokenizer windows (equal to transformers') -> logits peaked at the answer in ONE window, a
+    weaker decoy span in another -> postprocess_qa_batch returns the answer text from that window."""
+    questions = [QUESTION, "What did she research?", "Who won twice?"]
+    contexts = [QA_CONTEXT, QA_CONTEXT, QA_CONTEXT[:150]]
+    answers = ["Pierre Curie", "radioactivity", "Marie Curie"]
+    kw = dict(truncation="only_second", max_length=max_length, stride=stride, return_overflowing_tokens=True,
+              return_offsets_mapping=True, padding="max_length")
+    enc = ours(questions, contexts, **kw)
+    ref = tok(questions, contexts, **kw)
+    assert dict(enc) == dict(ref)
+    n = len(enc["input_ids"])
+    mapping = np.asarray(enc["overflow_to_sample_mapping"])
+    sids = [enc.sequence_ids(i) for i in range(n)]
+    assert sids == [ref.sequence_ids(i) for i in range(n)] and n > 5
+    rng = np.random.default_rng(0)
+    s, e = 0.1 * rng.standard_normal((n, max_length)), 0.1 * rng.standard_normal((n, max_length))
+    chosen = {}
+    for ex, answer in enumerate(answers):
+        a = contexts[ex].index(answer)
+        feats = np.flatnonzero(mapping == ex).tolist()
+        spans = {f: char_span_to_token_positions(enc["offset_mapping"][f], sids[f], a, answer) for f in feats}
+        holding = [f for f in feats if spans[f] != (0, 0)]
+        assert holding, (ex, answer)
+        target = holding[-1]                                   # the last window that holds the whole answer
+        chosen[ex] = feats.index(target)
+        s[target, spans[target][0]] = e[target, spans[target][1]] = 8.0
+        decoy = next((f for f in feats if f not in holding), None)
+        if decoy is not None:                                  # a lower-scoring span elsewhere
+            ctx = [k for k, sid in enumerate(sids[decoy]) if sid == 1]
+            s[decoy, ctx[0]] = e[decoy, ctx[1]] = 6.0
+    for seq_ids, offsets in [(sids, enc["offset_mapping"]),                       # lists
+                             (sids, np.asarray(enc["offset_mapping"]))]:          # (N, L, 2) array
+        preds = postprocess_qa_batch(s, e, offsets, contexts, mapping, sequence_ids=seq_ids, max_answer_length=10)
+        for ex, answer in enumerate(answers):
+            p = preds[ex]
+            assert p.text == answer and p.n_best[0]["feature_index"] == chosen[ex], (ex, p.n_best[:2])
+            assert (p.start_char, p.end_char) == (contexts[ex].index(answer), contexts[ex].index(answer) + len(answer))
+    # the special and question tokens never become answers, even with the highest logits
+    s2, e2 = s.copy(), e.copy()
+    s2[:, 0] = e2[:, 0] = 50.0                                 # [CLS]
+    s2[:, 1] = e2[:, 2] = 40.0                                 # question tokens
+    preds = postprocess_qa_batch(s2, e2, enc["offset_mapping"], contexts, mapping, sequence_ids=sids,
+                                 max_answer_length=10)
+    assert [p.text for p in preds] == answers
 
 
 # ---------------------------------------------------------------------------- bad input

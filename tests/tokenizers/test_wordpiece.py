@@ -593,6 +593,12 @@ def test_bad_vocabularies(trained, tmp_path):
         BertTokenizer(trained["vocab"], strip_accents="yes")
     with pytest.raises(ConfigError, match="padding_side"):
         BertTokenizer(trained["vocab"], padding_side="middle")
+    no_unk = tmp_path / "vocab.txt"                       # a vocab.txt without [UNK] (issue 4's bad input)
+    no_unk.write_text("[PAD]\n[CLS]\n[SEP]\nhello\n##s\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="unk_token"):
+        BertTokenizer.from_vocab_file(no_unk)
+    with pytest.raises(ConfigError, match="unk_token"):
+        WordPiece({"hello": 0, "##s": 1})
     gap = BertTokenizer({"[UNK]": 0, "a": 2})
     with pytest.raises(ConfigError, match="vocab"):
         gap.save_vocabulary(tmp_path)
