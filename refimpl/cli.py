@@ -1,4 +1,4 @@
-"""Command line: `refimpl check | info` (diff and bench arrive with their issues)."""
+"""Command line: `refimpl check | info | generate` (diff and bench arrive with their issues)."""
 from __future__ import annotations
 
 import argparse
@@ -34,6 +34,7 @@ def _cmd_info(args) -> int:
 
 
 def main(argv=None) -> int:
+    from .generation.cli import add_generate_parser
     parser = argparse.ArgumentParser(prog="refimpl", description="NumPy reference oracle for transformer models")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("check", help="gradcheck and torch-parity self-check of every layer; prints a table")
@@ -41,6 +42,7 @@ def main(argv=None) -> int:
     p.set_defaults(func=_cmd_check)
     p = sub.add_parser("info", help="versions of refimpl and its optional dependencies")
     p.set_defaults(func=_cmd_info)
+    add_generate_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 
