@@ -5,7 +5,9 @@ from setuptools import find_packages, setup
 # torch is pinned to the CPU wheel this project is tested with: an open range would let pip pull a
 # multi-GB CUDA build on a machine without it.
 TORCH = "torch==2.13.0"
-DIFF = [TORCH, "transformers>=5.0,<6", "safetensors>=0.4", "tokenizers>=0.20", "pillow>=10"]
+DIFF = [TORCH, "transformers>=5.0,<6", "safetensors>=0.4", "tokenizers>=0.20", "pillow>=10", "onnx>=1.16",
+        "onnxruntime>=1.18"]
+BENCH = ["matplotlib>=3.7", "tqdm>=4.60"]
 
 setup(
     name="refimpl",
@@ -19,8 +21,8 @@ setup(
     extras_require={
         "cuda": ["cupy-cuda12x>=13"],
         "diff": DIFF,
-        "test": ["pytest>=7", "hypothesis>=6.80"] + DIFF,
-        "bench": ["matplotlib>=3.7", "tqdm>=4.60"],
+        "test": ["pytest>=7", "hypothesis>=6.80"] + DIFF + BENCH,
+        "bench": BENCH,
     },
     entry_points={"console_scripts": ["refimpl = refimpl.cli:main"]},
 )

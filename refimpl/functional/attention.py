@@ -86,7 +86,7 @@ def _normalize_causal(causal):
     raise ConfigError(f"causal: expected one of {list(CAUSAL_KINDS)}, got {causal!r}")
 
 
-def _check_inputs(q, k, v, attn_mask, bias, causal, scale, dropout_p, rng, dropout_mask, fully_masked_rows,
+def check_attention_args(q, k, v, attn_mask, bias, causal, scale, dropout_p, rng, dropout_mask, fully_masked_rows,
                   *, for_backward: bool):
     """Validate everything; return (causal kind, scale, dropout mask or None, scores shape)."""
     for name, x in (("q", q), ("k", k), ("v", v)):
@@ -201,7 +201,7 @@ def _probabilities(q, k, attn_mask, bias, causal, scale, fully_masked_rows):
     return p.astype(q.dtype, copy=False), dead
 
 
-def _sum_to_shape(g: np.ndarray, shape) -> np.ndarray:
+def sum_to_shape(g: np.ndarray, shape) -> np.ndarray:
     """Sum a broadcast gradient back to `shape` (the reverse of NumPy broadcasting)."""
     lead = g.ndim - len(shape)
     g = g.sum(axis=tuple(range(lead))) if lead > 0 else g
@@ -217,7 +217,7 @@ def attention_probabilities(q: np.ndarray, k: np.ndarray, *, attn_mask=None, bia
     q: (..., Lq, D), k: (..., Lk, D); masks, bias, causal, scale, fully_masked_rows as in
     scaled_dot_product_attention. Returns (P (..., Lq, Lk) in q's dtype, dead bool (..., Lq, 1)).
     """
-    causal, scale, _, _ = _check_inputs(q, k, k, attn_mask, bias, causal, scale, 0.0, None, None,
+    causal, scale, _, _ = check_attention_args(q, k, k, attn_mask, bias, causal, scale, 0.0, None, None,
                                         fully_masked_rows, for_backward=False)
     return _probabilities(q, k, attn_mask, bias, causal, scale, fully_masked_rows)
 
@@ -237,7 +237,7 @@ def scaled_dot_product_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, *,
     fully_masked_rows: "zeros" | "uniform" | "unmasked".
     Returns (..., Lq, Dv) in q's dtype.
     """
-    causal, scale, mask, _ = _check_inputs(q, k, v, attn_mask, bias, causal, scale, dropout_p, rng, dropout_mask,
+    causal, scale, mask, _ = check_attention_args(q, k, v, attn_mask, bias, causal, scale, dropout_p, rng, dropout_mask,
                                            fully_masked_rows, for_backward=False)
     p, _ = _probabilities(q, k, attn_mask, bias, causal, scale, fully_masked_rows)  # (..., Lq, Lk)
     if mask is not None:
@@ -257,7 +257,7 @@ def scaled_dot_product_attention_backward(dout: np.ndarray, q: np.ndarray, k: np
     dbias has bias's own shape (summed over broadcast axes), None without bias. attn_mask gets no gradient
     (differentiate an additive mask by passing it as `bias`).
     """
-    causal, scale, mask, _ = _check_inputs(q, k, v, attn_mask, bias, causal, scale, dropout_p, rng, dropout_mask,
+    causal, scale, mask, _ = check_attention_args(q, k, v, attn_mask, bias, causal, scale, dropout_p, rng, dropout_mask,
                                            fully_masked_rows, for_backward=True)
     check_float(dout, "dout", dtype=q.dtype)
     out_shape = q.shape[:-1] + (v.shape[-1],)
@@ -275,5 +275,5 @@ def scaled_dot_product_attention_backward(dout: np.ndarray, q: np.ndarray, k: np
     sc = q.dtype.type(scale)
     dq = (ds @ k) * sc                                         # dL/dq = scale dS k           (..., Lq, D)
     dk = (np.swapaxes(ds, -1, -2) @ q) * sc                    # dL/dk = scale dS^T q         (..., Lk, D)
-    dbias = _sum_to_shape(ds, bias.shape) if bias is not None else None  # dL/dbias = dS, un-broadcast
+    dbias = sum_to_shape(ds, bias.shape) if bias is not None else None  # dL/dbias = dS, un-broadcast
     return dq, dk, dv, dbias
