@@ -75,6 +75,7 @@ from ...nn.init import normal
 from ...nn.linear import Linear
 from ...nn.normalization import LayerNorm
 from ..inputs import check_token_inputs, labels_of, padding_keep_mask, position_ids_for
+from ...generation.utils import GenerationMixin
 from ..modeling_utils import apply_dropout, base_backward, init_weights, require_rng, zeros_if_none
 from ..outputs import (BaseModelOutputWithPastAndCrossAttentions, CausalLMOutputWithCrossAttentions,
                        QuestionAnsweringModelOutput, SequenceClassifierOutputWithPast, TokenClassifierOutput)
@@ -400,7 +401,7 @@ class GPT2Model(GPT2PreTrainedModel):
 
 
 # ---------------------------------------------------------------------------------------------- LM head
-class GPT2LMHeadModel(GPT2PreTrainedModel):
+class GPT2LMHeadModel(GPT2PreTrainedModel, GenerationMixin):
     """lm_head (E -> V, no bias, tied to transformer.wte) on every kept position.
 
     labels: int (B, L) in [0, V) or -100; the loss predicts labels[:, t+1] from logits[:, t] (so labels =
