@@ -1,22 +1,47 @@
-"""What every tokenizer does around its model: added tokens, templates, truncation, padding, decoding.
+"""What every tokenizer does around its model: added tokens, templates, truncation, overflow, padding, decoding.
 
 A tokenizer here is `tokenizers`' pipeline with the model step left to a subclass:
 
     raw text --(added/special tokens cut out verbatim)--> segments
              --(subclass: _encode_segment: normalize, pre-tokenize, model)--> words of tokens
-             --(truncation: longest_first / only_first / only_second, side right/left)-->
-             --(subclass: _process_sequence, e.g. byte-level offset trimming)-->
-             --(Template: special tokens, type ids)--> Encoding --(padding right/left)--> BatchEncoding
+             --(truncation: longest_first / only_first / only_second, side right/left, stride)--> windows
+             --(subclass: _process_sequence, e.g. byte-level offset trimming, on every window)-->
+             --(Template: special tokens, type ids)--> Encoding (+ overflowing Encodings)
+             --(padding right/left)--> BatchEncoding
 
 Each token is (id, token string, (start, end) character offsets into the ORIGINAL text of its own
-sequence, word index). The rules are those of the `tokenizers` library as transformers 5 drives it
-(see wordpiece.py for the list of places where we raise instead of returning something odd):
+sequence, word index). The rules are those of the `tokenizers` library as transformers 5 drives it:
   - added tokens: longest match at the leftmost position; tokens matched on the raw text
     (special or not normalized) first, then the normalized ones inside the remaining pieces.
   - truncation counts the special tokens the template will add; max_length equal to that number
     empties both sequences; longest_first gives the odd token of a pair's budget to the longer one.
+  - overflowing tokens (return_overflowing_tokens=True, stride): what truncation cuts off comes back
+    as more windows, consecutive ones sharing `stride` tokens, each with its own offsets, word ids
+    and sequence ids (question answering over a long context); overflow_to_sample_mapping gives the
+    example of every window. The windows and their order are those of `tokenizers` (see _windows and
+    _assemble), so they also hold for longest_first on a pair, where both texts are cut.
   - padding: to the longest example or to max_length, rounded up to pad_to_multiple_of; padded
     positions get attention_mask 0, special_tokens_mask 1, offsets (0, 0), word id None.
+
+Where transformers/`tokenizers` would return something odd we raise instead, with the argument
+named (the `tokenizers` library raises on most of these too; transformers' legacy Python
+tokenizers silently return untruncated or over-truncated output):
+  - truncation="only_first"/"only_second" when the chosen sequence cannot shrink enough while
+    keeping at least one token -> ConfigError naming max_length ("only_second" without a pair
+    -> ConfigError naming truncation).
+  - max_length smaller than the number of special tokens -> ConfigError naming max_length
+    (`tokenizers` underflows and silently skips truncation).
+  - truncation/padding="max_length" without max_length and without model_max_length -> ConfigError
+    (transformers silently skips them when model_max_length is unset).
+  - decode / convert_ids_to_tokens with an unknown id -> IndexRangeError naming ids (HF drops it).
+  - a stride that does not let the windows advance -> ConfigError naming stride, exactly where
+    `tokenizers` refuses it: stride > max_length - (special tokens of one sequence) when truncation
+    is switched on (a ValueError there), or stride >= the tokens kept of a sequence that is cut (a
+    Rust panic there, e.g. only_second with a long question).
+Where transformers' two implementations (`tokenizers`-backed and legacy Python) differ, we follow
+`tokenizers`: add_special_tokens=False on a pair gives type ids 0 for the first text and 1 for the
+second (legacy: all 0); text_pair="" is a pair with an empty second text, as in `tokenizers` and
+transformers' batched call (its un-batched call drops a "" pair).
 """
 from __future__ import annotations
 
@@ -70,11 +95,47 @@ def load_json(path, name: str = "path"):
         raise CheckpointError(f"{name}: {path!r} is not valid JSON ({exc})") from exc
 
 
-def clean_up_tokenization(text: str) -> str:
-    """transformers' clean_up_tokenization, on a whole decoded string."""
-    return (text.replace(" .", ".").replace(" ?", "?").replace(" !", "!").replace(" ,", ",")
-            .replace(" ' ", "'").replace(" n't", "n't").replace(" 'm", "'m").replace(" 's", "'s")
-            .replace(" 've", "'ve").replace(" 're", "'re"))
+def token_content(value, name: str, error=ConfigError) -> Optional[str]:
+    """A special token from tokenizer_config.json / special_tokens_map.json: a str, an AddedToken dict
+    {"content": ...}, or None. Anything else raises `error` naming `name`."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("content"), str):
+        return value["content"]
+    raise error(f"{name}: expected a str, an AddedToken object {{'content': ...}} or None, got {value!r}")
+
+
+def added_tokens_from_spec(entries, unsupported=("single_word", "lstrip", "rstrip")) -> list:
+    """The added_tokens of a tokenizer.json -> [(content, id, special, normalized)]; a token that sets one of
+    the `unsupported` flags is a ConfigError (only plain added tokens, matched verbatim, are supported)."""
+    out = []
+    for tok in entries or []:
+        flags = [k for k in unsupported if tok.get(k)]
+        if flags:
+            raise ConfigError(f"added_tokens: token {tok.get('content')!r} sets {flags}; only plain added tokens "
+                              f"(matched verbatim in the raw text) are supported")
+        out.append((tok.get("content"), tok.get("id"), bool(tok.get("special")), tok.get("normalized")))
+    return out
+
+
+# transformers' clean_up_tokenization: (old, new) replacements, applied in this order.
+CLEAN_UP_RULES = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
+                  (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
+
+
+def clean_up_tokenization(text: str, rules=CLEAN_UP_RULES) -> str:
+    """Remove the space before punctuation and English contractions (transformers' clean-up, by default)."""
+    for old, new in rules:
+        text = text.replace(old, new)
+    return text
+
+
+def load_tokenizer_json(path) -> dict:
+    """A `tokenizers` tokenizer.json, from a path or already parsed (a dict, returned as it is)."""
+    spec = path if isinstance(path, dict) else load_json(path)
+    if not isinstance(spec, dict):
+        raise ConfigError(f"path: {path!r} holds a JSON {type(spec).__name__}, not a tokenizer object")
+    return spec
 
 
 @dataclass(frozen=True)
@@ -91,6 +152,15 @@ class Template:
     def num_special_tokens(self, pair: bool) -> int:
         items = self.pair if pair else self.single
         return sum(len(self.special_tokens[item[1]]) for item in items if item[0] == "special")
+
+    @staticmethod
+    def bert(cls_token: str, cls_id: int, sep_token: str, sep_id: int) -> "Template":
+        """[CLS] A [SEP] (all type 0) and [CLS] A [SEP] B [SEP] (B and the last [SEP] type 1)."""
+        return Template(
+            single=(("special", cls_token, 0), ("sequence", 0, 0), ("special", sep_token, 0)),
+            pair=(("special", cls_token, 0), ("sequence", 0, 0), ("special", sep_token, 0),
+                  ("sequence", 1, 1), ("special", sep_token, 1)),
+            special_tokens={cls_token: ((cls_id, cls_token),), sep_token: ((sep_id, sep_token),)})
 
     @staticmethod
     def plain() -> "Template":
@@ -290,9 +360,16 @@ class TokenizerBase:
         tok = getattr(self, name)
         return self._all_vocab.get(tok) if tok is not None else None
 
+    unk_token_id = property(lambda self: self._token_id("unk_token"))
+    pad_token_id = property(lambda self: self._token_id("pad_token"))
+
     @property
     def all_special_ids(self) -> list:
         return sorted(self.added.special_ids)
+
+    @property
+    def all_special_tokens(self) -> list:
+        return [self._id_to_token[i] for i in self.all_special_ids]
 
     def convert_tokens_to_ids(self, tokens):
         """str -> id, list of str -> list of ids; unknown tokens map to the unk_token's id (as in HF)."""
@@ -344,7 +421,7 @@ class TokenizerBase:
         raise NotImplementedError
 
     def _process_sequence(self, seq: list) -> list:
-        """Hook between truncation and the template (e.g. offset trimming); default: nothing."""
+        """Hook between truncation and the template (e.g. offset trimming), run on every window; default: nothing."""
         return seq
 
     def _encode_text(self, text: str, word_id: Optional[int] = None) -> list:
@@ -375,10 +452,10 @@ class TokenizerBase:
         return self(text, pair, add_special_tokens=add_special_tokens).tokens()
 
     def encode(self, text, text_pair=None, *, add_special_tokens: bool = True, truncation=None,
-               max_length: Optional[int] = None, is_split_into_words: bool = False) -> list:
-        """input_ids of one example."""
+               max_length: Optional[int] = None, stride: int = 0, is_split_into_words: bool = False) -> list:
+        """input_ids of one example (the first window when truncation cuts it)."""
         out = self(text, text_pair, add_special_tokens=add_special_tokens, truncation=truncation,
-                   max_length=max_length, is_split_into_words=is_split_into_words)
+                   max_length=max_length, stride=stride, is_split_into_words=is_split_into_words)
         if out.is_batched:
             raise ConfigError("text: encode takes one example (a str, or one list of words with "
                               "is_split_into_words=True); use __call__ for a batch")
@@ -388,9 +465,10 @@ class TokenizerBase:
         return self.template.num_special_tokens(pair) if self.template is not None else 0
 
     def __call__(self, text, text_pair=None, *, add_special_tokens: bool = True, padding=False,
-                 truncation=None, max_length: Optional[int] = None, pad_to_multiple_of: Optional[int] = None,
-                 is_split_into_words: bool = False, return_tensors: Optional[str] = None,
-                 return_token_type_ids: Optional[bool] = None, return_attention_mask: Optional[bool] = None,
+                 truncation=None, max_length: Optional[int] = None, stride: int = 0,
+                 pad_to_multiple_of: Optional[int] = None, is_split_into_words: bool = False,
+                 return_tensors: Optional[str] = None, return_token_type_ids: Optional[bool] = None,
+                 return_attention_mask: Optional[bool] = None, return_overflowing_tokens: bool = False,
                  return_special_tokens_mask: bool = False, return_offsets_mapping: bool = False,
                  return_length: bool = False) -> BatchEncoding:
         """Encode a text, a pair, or a batch (list of texts or of (text, pair) tuples).
@@ -403,14 +481,21 @@ class TokenizerBase:
           sequence), "only_first", "only_second".
         padding: False, True/"longest" (to the longest in the batch), "max_length".
         max_length: the length after special tokens; defaults to model_max_length where needed.
+        stride, return_overflowing_tokens: the tokens that truncation cuts off are not lost but
+          form more windows ("overflowing tokens"), each starting `stride` tokens before the end
+          of the previous one, so consecutive windows share `stride` tokens (question answering
+          over long contexts). With return_overflowing_tokens=True every window is one row of the
+          output (also for a single text), the first window first, and `overflow_to_sample_mapping`
+          gives each row's example index; see _truncate and _assemble for the exact windows.
+          stride must be smaller than every window it slides over (ConfigError naming stride).
         return_token_type_ids / return_attention_mask: None = whether the tokenizer's
           model_input_names hold them.
         return_tensors: None (lists; flat for one un-batched text) or "np" (int64 arrays of shape
-          (batch, length), offsets (batch, length, 2); every example must have the same length).
+          (batch, length), offsets (batch, length, 2); every row must have the same length).
         Returns a BatchEncoding: input_ids, then (as asked) token_type_ids, attention_mask,
         special_tokens_mask, offset_mapping ((start, end) in the ORIGINAL text of each token's own
-        sequence, (0, 0) for special/padding tokens) and length; .word_ids(i), .sequence_ids(i),
-        .tokens(i) per example.
+        sequence, (0, 0) for special/padding tokens), length and overflow_to_sample_mapping;
+        .word_ids(i), .sequence_ids(i), .tokens(i) per row.
         """
         if return_token_type_ids is None:
             return_token_type_ids = "token_type_ids" in self.model_input_names
@@ -419,36 +504,52 @@ class TokenizerBase:
         for name, value in (("add_special_tokens", add_special_tokens), ("is_split_into_words", is_split_into_words),
                             ("return_token_type_ids", return_token_type_ids),
                             ("return_attention_mask", return_attention_mask),
+                            ("return_overflowing_tokens", return_overflowing_tokens),
                             ("return_special_tokens_mask", return_special_tokens_mask),
                             ("return_offsets_mapping", return_offsets_mapping), ("return_length", return_length)):
             check_bool(value, name)
         if return_tensors not in (None, "np"):
             raise ConfigError(f"return_tensors: expected None or 'np' (refimpl works in NumPy), got {return_tensors!r}")
         max_length = check_optional_int(max_length, "max_length", minimum=0)
+        stride = check_optional_int(stride, "stride", minimum=0)
+        if stride is None:
+            raise ConfigError("stride: expected an integer >= 0, got None")
         pad_to_multiple_of = check_optional_int(pad_to_multiple_of, "pad_to_multiple_of", minimum=1)
         pad_mode, trunc_mode, max_length = self._strategies(padding, truncation, max_length, pad_to_multiple_of)
+        if trunc_mode is not None:
+            self._check_stride(stride, max_length)
         examples, batched = split_examples(text, text_pair, is_split_into_words)
 
-        encodings = []
+        encodings = []                                    # one per example; further windows in .overflowing
         for first, second in examples:
             a = self._encode_sequence(first, is_split_into_words)
             b = self._encode_sequence(second, is_split_into_words) if second is not None else None
             if trunc_mode is not None:
-                a, b = self._truncate(a, b, trunc_mode, max_length, add_special_tokens)
-            a = self._process_sequence(a)
-            b = self._process_sequence(b) if b is not None else None
-            encodings.append(self._post_process(a, b, add_special_tokens))
+                a_windows, b_windows = self._truncate(a, b, trunc_mode, max_length, add_special_tokens, stride)
+            else:
+                a_windows, b_windows = [a], (None if b is None else [b])
+            a_windows = [self._process_sequence(w) for w in a_windows]
+            b_windows = None if b_windows is None else [self._process_sequence(w) for w in b_windows]
+            encodings.append(self._assemble(a_windows, b_windows, add_special_tokens))
 
         if pad_mode is not None:
             if self.pad_token is None or self.pad_token not in self._all_vocab:
                 raise ConfigError(f"pad_token: {self.pad_token!r} is not in the vocabulary, so padding is impossible"
                                   + ("; set pad_token (e.g. to eos_token) first" if self.pad_token is None else ""))
+            # "longest" measures the first windows only (`tokenizers`): an overflowing window is never
+            # longer except where truncation had no room at all, and such a window stays unpadded
             length = max(len(e) for e in encodings) if pad_mode == "longest" else max_length
             if pad_to_multiple_of is not None and length % pad_to_multiple_of:
                 length += pad_to_multiple_of - length % pad_to_multiple_of
             pad_id = self._all_vocab[self.pad_token]
             for e in encodings:
-                e.pad(length, pad_id, self.pad_token, side=self.padding_side)
+                e.pad(length, pad_id, self.pad_token, side=self.padding_side)   # its overflowing windows too
+
+        sample_mapping = None
+        if return_overflowing_tokens:                    # every window becomes a row of its own
+            sample_mapping = [i for i, e in enumerate(encodings) for _ in range(1 + len(e.overflowing))]
+            encodings = [w for e in encodings for w in [e] + e.overflowing]
+            batched = True                                # rows even for one text, as transformers returns them
 
         keys = [("input_ids", "ids")]
         if return_token_type_ids:
@@ -462,8 +563,11 @@ class TokenizerBase:
         out = build_batch(encodings, batched=batched, keys=keys, return_tensors=return_tensors)
         if return_length:
             lengths = [len(e) for e in encodings]
-            # one int per example, a list even for one un-batched text (as transformers 5 returns it)
+            # one int per row, a list even for one un-batched text (as transformers 5 returns it)
             out["length"] = np.asarray(lengths, dtype=np.int64) if return_tensors == "np" else lengths
+        if sample_mapping is not None:
+            out["overflow_to_sample_mapping"] = (np.asarray(sample_mapping, dtype=np.int64)
+                                                 if return_tensors == "np" else sample_mapping)
         return out
 
     def _strategies(self, padding, truncation, max_length, pad_to_multiple_of):
@@ -489,26 +593,74 @@ class TokenizerBase:
                               f"({max_length}) must be a multiple of pad_to_multiple_of ({pad_to_multiple_of})")
         return pad_mode, trunc_mode, max_length
 
-    def _cut(self, seq: list, n: int) -> list:
-        if len(seq) <= n:
-            return seq
-        return seq[:n] if self.truncation_side == "right" else seq[len(seq) - n:]
+    def _check_stride(self, stride: int, max_length: int) -> None:
+        """The check `tokenizers` makes when truncation is switched on, before any text is seen:
+        stride <= max_length - (special tokens of a single sequence)."""
+        n_single = self.num_special_tokens_to_add(False)
+        if max_length >= n_single and stride > max_length - n_single:
+            raise ConfigError(f"stride: {stride} is larger than max_length - special tokens = {max_length} - "
+                              f"{n_single} = {max_length - n_single}; every window must advance, so use a "
+                              f"stride smaller than the window")
 
-    def _truncate(self, a: list, b: Optional[list], mode: str, max_length: int, add_special_tokens: bool):
-        """Fit the tokens of A (and B) into max_length minus the special tokens (`tokenizers` rules)."""
+    def _windows(self, seq: list, n: int, stride: int, which: str, max_length: int) -> list:
+        """Cut `seq` to n tokens: [kept window, overflowing windows...] (Encoding.truncate of `tokenizers`).
+
+        truncation_side "right": windows start at 0, n - stride, 2 (n - stride), ... and end at most n
+        tokens later; the last one reaches the end of seq. "left": the same from the end backwards,
+        so the kept window is the last n tokens. Consecutive windows share `stride` tokens.
+        n == 0 (no room at all): an empty window, then all of seq as one overflowing window.
+        """
+        length = len(seq)
+        if n >= length:
+            return [seq]
+        if n == 0:
+            return [seq[:0], seq]
+        if stride >= n:
+            raise ConfigError(
+                f"stride: {stride} must be smaller than the window it slides over: truncation keeps {n} tokens of "
+                f"the {which} sequence (max_length={max_length} minus the special tokens and the tokens kept of the "
+                f"other sequence), so windows would not advance; use stride < {n} or a larger max_length")
+        step = n - stride                                 # each window starts `step` tokens after the previous
+        windows = []
+        if self.truncation_side == "right":
+            for start in range(0, length, step):
+                stop = min(start + n, length)
+                windows.append(seq[start:stop])
+                if stop == length:
+                    break
+        else:
+            for stop in range(length, 0, -step):
+                start = max(0, stop - n)
+                windows.append(seq[start:stop])
+                if start == 0:
+                    break
+        return windows
+
+    def _truncate(self, a: list, b: Optional[list], mode: str, max_length: int, add_special_tokens: bool,
+                  stride: int = 0):
+        """Fit the tokens of A (and B) into max_length minus the special tokens (`tokenizers` rules).
+
+        Returns (windows of A, windows of B or None): each a list whose first entry is the part kept
+        and whose other entries are the overflowing windows (see _windows); a sequence that is not cut
+        has one window.
+        """
         n_special = self.num_special_tokens_to_add(b is not None) if add_special_tokens else 0
         if max_length < n_special:
             raise ConfigError(f"max_length: {max_length} leaves no room: the template adds {n_special} special "
                               f"tokens to {'a pair' if b is not None else 'a sequence'}")
         limit = max_length - n_special                    # budget for the text tokens
+
+        def cut(seq, n, which):
+            return self._windows(seq, n, stride, which, max_length)
+
         if limit == 0:                                    # `tokenizers`: no room at all empties both, any strategy
-            return a[:0], (b[:0] if b is not None else None)
+            return cut(a, 0, "first"), (cut(b, 0, "second") if b is not None else None)
         total = len(a) + (len(b) if b is not None else 0)
         if total <= limit:
-            return a, b
+            return [a], (None if b is None else [b])
         if mode == "longest_first":
             if b is None:
-                return self._cut(a, limit), None
+                return cut(a, limit, "first"), None
             n1, n2 = len(a), len(b)
             swap = n1 > n2                                # work with n1 <= n2
             if swap:
@@ -519,7 +671,7 @@ class TokenizerBase:
                 n2 = n1 + limit % 2
             if swap:
                 n1, n2 = n2, n1
-            return self._cut(a, n1), self._cut(b, n2)
+            return cut(a, n1, "first"), cut(b, n2, "second")
         if mode == "only_second" and b is None:
             raise ConfigError("truncation: 'only_second' needs a text_pair, but only one sequence was given "
                               f"and it does not fit max_length={max_length}")
@@ -531,14 +683,43 @@ class TokenizerBase:
                 f"max_length: {max_length} cannot be reached with truncation={mode!r}: the {which} sequence has "
                 f"{len(target)} tokens but {remove} must go (the other sequence and {n_special} special tokens "
                 f"take the rest); use a larger max_length or truncation='longest_first'")
-        cut = self._cut(target, len(target) - remove)
-        return (cut, b) if mode == "only_first" else (a, cut)
+        if mode == "only_first":
+            return cut(a, len(a) - remove, "first"), (None if b is None else [b])
+        return [a], cut(b, len(b) - remove, "second")
 
-    def _post_process(self, a: list, b: Optional[list], add_special_tokens: bool) -> Encoding:
-        """Lay out special tokens and the sequences per the template, with type/sequence/word ids and offsets."""
+    def _assemble(self, a_windows: list, b_windows: Optional[list], add_special_tokens: bool) -> Encoding:
+        """The Encoding of the first windows, with every other combination in .overflowing.
+
+        `tokenizers` merges the template's pieces left to right; merging X (kept x0, overflowing
+        x1..) with a sequence Y (y0, y1..) keeps x0 y0 and lists as overflowing, in this order:
+        x1 y0, x1 y1, ..., x2 y0, ..., then x0 y1, x0 y2, ... . So when both A and B were cut
+        (longest_first on a pair) every window of A meets every window of B, (A1, B0) first and
+        (A0, B1) ... last; when only one was cut, the windows simply follow each other.
+        """
         if add_special_tokens and self.template is None:
             raise ConfigError(self._template_error)
         template = self.template if add_special_tokens else Template.plain()
+        windows = (a_windows, b_windows)
+        items = template.pair if b_windows is not None else template.single
+        main, overflowing = {}, []                        # {sequence index: window index} per combination
+        for item in items:
+            if item[0] != "sequence" or item[1] in main:
+                continue
+            seq, n = item[1], len(windows[item[1]])
+            overflowing = ([{**o, seq: k} for o in overflowing for k in range(n)]
+                           + [{**main, seq: k} for k in range(1, n)])
+            main = {**main, seq: 0}
+
+        def build(combo):
+            return self._post_process(a_windows[combo.get(0, 0)],
+                                      None if b_windows is None else b_windows[combo.get(1, 0)], template)
+        enc = build(main)
+        enc.overflowing = [build(c) for c in overflowing]
+        return enc
+
+    @staticmethod
+    def _post_process(a: list, b: Optional[list], template: Template) -> Encoding:
+        """Lay out special tokens and the sequences per the template, with type/sequence/word ids and offsets."""
         enc = Encoding()
         for item in (template.pair if b is not None else template.single):
             if item[0] == "special":

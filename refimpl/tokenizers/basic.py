@@ -29,33 +29,19 @@ of these strings is neither lower-cased, nor accent-stripped, nor split, nor Wor
 from __future__ import annotations
 
 import unicodedata
-from bisect import bisect_right
 from typing import Iterable, NamedTuple, Optional
 
 from ..core.errors import ConfigError
+from .unicode_tables import WHITE_SPACE, contains, ranges
 
-
-def _ranges(pairs):
-    """((first, last), ...) inclusive code-point ranges -> (starts, lasts) for bisection."""
-    return tuple(a for a, _ in pairs), tuple(b for _, b in pairs)
-
-
-def _in(table, cp: int) -> bool:
-    starts, lasts = table
-    i = bisect_right(starts, cp) - 1
-    return i >= 0 and cp <= lasts[i]
-
-
-# Unicode White_Space (Rust's char::is_whitespace). U+000B, U+000C, U+0085 are also control
-# characters, so clean_text removes them before they can act as separators.
-_WHITESPACE = frozenset(
-    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
-    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+# Unicode White_Space (Rust's char::is_whitespace), as a set for the per-character loops. U+000B,
+# U+000C, U+0085 are also control characters, so clean_text removes them before they can act as separators.
+_WHITESPACE = frozenset(chr(cp) for first, last in zip(*WHITE_SPACE) for cp in range(first, last + 1))
 
 # Control/format/private-use characters as `tokenizers` sees them (unicode_categories' is_other;
 # unassigned code points are NOT in it). Surrogates (a Python str can hold lone ones, a Rust str
 # cannot) are treated as control characters, like the legacy tokenizer does.
-_OTHER = _ranges((
+_OTHER = ranges((
     (0x0001, 0x0008), (0x000B, 0x000C), (0x000E, 0x001F), (0x007F, 0x009F),
     (0x00AD, 0x00AD), (0x0600, 0x0605), (0x061C, 0x061C), (0x06DD, 0x06DD),
     (0x070F, 0x070F), (0x180E, 0x180E), (0x200B, 0x200F), (0x202A, 0x202E),
@@ -67,13 +53,13 @@ _OTHER = _ranges((
 
 # CJK Unified Ideographs (and extensions, compatibility ideographs), exactly as `tokenizers` lists
 # them (note 0x2B920, where the legacy Python code has 0x2B820).
-_CJK = _ranges((
+_CJK = ranges((
     (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2A6DF),
     (0x2A700, 0x2B73F), (0x2B740, 0x2B81F), (0x2B920, 0x2CEAF), (0x2F800, 0x2FA1F),
 ))
 
 # Non-ASCII punctuation (Unicode P*, unicode_categories' tables). ASCII is handled by rule below.
-_PUNCTUATION = _ranges((
+_PUNCTUATION = ranges((
     (0x00A1, 0x00A1), (0x00A7, 0x00A7), (0x00AB, 0x00AB), (0x00B6, 0x00B7),
     (0x00BB, 0x00BB), (0x00BF, 0x00BF), (0x037E, 0x037E), (0x0387, 0x0387),
     (0x055A, 0x055F), (0x0589, 0x058A), (0x05BE, 0x05BE), (0x05C0, 0x05C0),
@@ -115,7 +101,7 @@ _PUNCTUATION = _ranges((
 ))
 
 # Non-spacing marks (Mn, unicode_categories' tables): dropped after NFD when stripping accents.
-_NONSPACING_MARK = _ranges((
+_NONSPACING_MARK = ranges((
     (0x0300, 0x033F), (0x0342, 0x0342), (0x0345, 0x036F), (0x0483, 0x0487),
     (0x0591, 0x05BD), (0x05BF, 0x05BF), (0x05C1, 0x05C2), (0x05C4, 0x05C5),
     (0x05C7, 0x05C7), (0x0610, 0x061A), (0x064B, 0x065F), (0x0670, 0x0670),
@@ -198,7 +184,7 @@ def is_control(ch: str) -> bool:
     """A control/format/private-use character that clean_text removes (tab/newline/CR are whitespace)."""
     if ch in "\t\n\r":
         return False
-    return _in(_OTHER, ord(ch))
+    return contains(_OTHER, ord(ch))
 
 
 def is_punctuation(ch: str) -> bool:
@@ -206,17 +192,17 @@ def is_punctuation(ch: str) -> bool:
     cp = ord(ch)
     if cp < 128:
         return 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126
-    return _in(_PUNCTUATION, cp)
+    return contains(_PUNCTUATION, cp)
 
 
 def is_chinese_char(ch: str) -> bool:
     """A CJK ideograph that gets spaces around it (Hangul, Hiragana and Katakana do not)."""
-    return _in(_CJK, ord(ch))
+    return contains(_CJK, ord(ch))
 
 
 def is_nonspacing_mark(ch: str) -> bool:
     """Category Mn per the Rust tables; defined on the output of NFD (which never holds U+0340/41/43/44)."""
-    return _in(_NONSPACING_MARK, ord(ch))
+    return contains(_NONSPACING_MARK, ord(ch))
 
 
 # NFD follows Python's tables, except where the Rust normalization tables (Unicode 12-era) have no

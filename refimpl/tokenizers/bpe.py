@@ -69,8 +69,8 @@ from typing import Optional
 import numpy as np
 
 from ..core.errors import CheckpointError, ConfigError
-from .base import (NO_MAX_LENGTH, AddedVocabulary, Template, TokenizerBase, check_bool, check_optional_int,
-                   load_json)
+from .base import (NO_MAX_LENGTH, AddedVocabulary, Template, TokenizerBase, added_tokens_from_spec, check_bool,
+                   check_optional_int, load_json, load_tokenizer_json, token_content)
 from .byte_level import BYTE_TO_CHAR, bytes_to_chars, check_text, decode_tokens, is_whitespace, split_gpt2
 
 _SPACE_CHAR = BYTE_TO_CHAR[ord(" ")]                       # "Ġ"
@@ -274,26 +274,6 @@ def _parse_byte_level_post_processor(spec):
                       f"got {kind!r}")
 
 
-def _added_from_spec(entries) -> list:
-    out = []
-    for tok in entries or []:
-        flags = [k for k in ("single_word", "lstrip", "rstrip") if tok.get(k)]
-        if flags:
-            raise ConfigError(f"added_tokens: token {tok.get('content')!r} sets {flags}; only plain added tokens "
-                              f"(matched verbatim in the raw text) are supported")
-        out.append((tok.get("content"), tok.get("id"), bool(tok.get("special")), tok.get("normalized")))
-    return out
-
-
-def _token_content(value, name: str) -> Optional[str]:
-    """A special token from tokenizer_config.json: a str, an AddedToken dict, or None."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, dict) and isinstance(value.get("content"), str):
-        return value["content"]
-    raise ConfigError(f"{name}: expected a str, an AddedToken object or None, got {value!r}")
-
-
 # ---------------------------------------------------------------------------- the tokenizer
 
 
@@ -303,8 +283,9 @@ class GPT2Tokenizer(TokenizerBase):
     Build it with from_pretrained(directory) (transformers' rules), from_files("vocab.json",
     "merges.txt"), from_tokenizer_json("tokenizer.json") (`tokenizers`' rules), or directly from a
     {token: id} dict and a [(left, right)] merge list. Calling it returns a BatchEncoding with
-    input_ids and attention_mask (token_type_ids, special_tokens_mask, offset_mapping, length on
-    request); see TokenizerBase.__call__.
+    input_ids and attention_mask (token_type_ids, special_tokens_mask, offset_mapping, length, and
+    overflowing windows with stride on request); see TokenizerBase.__call__. Offset trimming
+    (trim_offsets) runs on every window, as the ByteLevel post-processor does on overflowing encodings.
 
     add_prefix_space: put " " before every text segment that does not start with one, so the first
       word is tokenized like the others.
@@ -434,12 +415,6 @@ class GPT2Tokenizer(TokenizerBase):
 
     bos_token_id = property(lambda self: self._token_id("bos_token"))
     eos_token_id = property(lambda self: self._token_id("eos_token"))
-    unk_token_id = property(lambda self: self._token_id("unk_token"))
-    pad_token_id = property(lambda self: self._token_id("pad_token"))
-
-    @property
-    def all_special_tokens(self) -> list:
-        return [self._id_to_token[i] for i in self.all_special_ids]
 
     def add_tokens(self, tokens, special_tokens: bool = False) -> int:
         """Add tokens (str or list of str) matched verbatim in the text; returns how many were not added yet.
@@ -493,9 +468,7 @@ class GPT2Tokenizer(TokenizerBase):
         The named special tokens are those of GPT-2 ("<|endoftext|>") if the file has it as an added
         token, else None. kwargs override (model_max_length, padding_side, pad_token, ...).
         """
-        spec = path if isinstance(path, dict) else load_json(path)
-        if not isinstance(spec, dict):
-            raise ConfigError(f"path: {path!r} holds a JSON {type(spec).__name__}, not a tokenizer object")
+        spec = load_tokenizer_json(path)
         model = spec.get("model") or {}
         if model.get("type") != "BPE":
             raise ConfigError(f"model: expected a BPE model in the tokenizer.json, got type {model.get('type')!r}")
@@ -518,7 +491,7 @@ class GPT2Tokenizer(TokenizerBase):
         if not isinstance(vocab, dict):
             raise ConfigError("model: the BPE model has no 'vocab' dict")
         template, trim, trim_aps = _parse_byte_level_post_processor(spec.get("post_processor"))
-        added = _added_from_spec(spec.get("added_tokens"))
+        added = added_tokens_from_spec(spec.get("added_tokens"))
         eot = "<|endoftext|>" if any(a[0] == "<|endoftext|>" for a in added) else None
         settings = dict(add_prefix_space=bool(pre.get("add_prefix_space", True)), trim_offsets=trim,
                         trim_add_prefix_space=trim_aps, unk_token=eot, bos_token=eot, eos_token=eot,
@@ -559,7 +532,7 @@ class GPT2Tokenizer(TokenizerBase):
         settings.update(kwargs)
         for name in _SPECIAL_NAMES:
             if name in settings:
-                settings[name] = _token_content(settings[name], name)
+                settings[name] = token_content(settings[name], name)
         if settings.get("model_max_length") is not None and settings["model_max_length"] >= NO_MAX_LENGTH:
             settings["model_max_length"] = None            # transformers' "no limit" marker
 
@@ -572,7 +545,7 @@ class GPT2Tokenizer(TokenizerBase):
                 raise ConfigError(f"directory: {tok_json!r} does not hold a BPE model with a vocab")
             vocab, merges = model["vocab"], _merges_from_spec(model.get("merges") or [])
             template, trim, trim_aps = _parse_byte_level_post_processor(spec.get("post_processor"))
-            added = _added_from_spec(spec.get("added_tokens"))
+            added = added_tokens_from_spec(spec.get("added_tokens"))
         else:
             vocab_file, merges_file = (os.path.join(directory, n) for n in ("vocab.json", "merges.txt"))
             if not (os.path.isfile(vocab_file) and os.path.isfile(merges_file)):
@@ -581,7 +554,7 @@ class GPT2Tokenizer(TokenizerBase):
             vocab, merges = read_vocab_json(vocab_file), read_merges_txt(merges_file)
         for idx, tok in sorted((config.get("added_tokens_decoder") or {}).items(), key=lambda kv: int(kv[0])):
             if tok.get("content") not in {a[0] for a in added}:
-                added += _added_from_spec([dict(tok, id=int(idx))])
+                added += added_tokens_from_spec([dict(tok, id=int(idx))])
         if "add_bos_token" in settings or "add_eos_token" in settings:
             template, trim = None, False                   # transformers rebuilds the post-processor
         return cls(vocab, merges, trim_offsets=trim, trim_add_prefix_space=trim_aps, added_tokens=added,

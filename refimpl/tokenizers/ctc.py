@@ -27,32 +27,13 @@ a special token missing from vocab.json gets no new id (transformers appends one
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
 from ..core.errors import CheckpointError, ConfigError, IndexRangeError
-
-_CLEANUPS = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
-             (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
-
-
-def clean_up_tokenization(text: str) -> str:
-    """Remove the space before punctuation and English contractions (transformers' clean-up rules)."""
-    for old, new in _CLEANUPS:
-        text = text.replace(old, new)
-    return text
-
-
-def _token_str(value, name: str) -> Optional[str]:
-    """A special token from tokenizer_config.json: a string, an AddedToken dict {"content": ...} or None."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, dict) and isinstance(value.get("content"), str):
-        return value["content"]
-    raise CheckpointError(f"{name}: expected a token string or {{'content': ...}}, got {value!r}")
+from .base import clean_up_tokenization, load_json, token_content
 
 
 class Wav2Vec2CTCTokenizer:
@@ -105,11 +86,7 @@ class Wav2Vec2CTCTokenizer:
                 if required:
                     raise CheckpointError(f"directory: no {name} in {directory!r}")
                 return {}
-            try:
-                with open(path, encoding="utf-8") as f:
-                    return json.load(f)
-            except json.JSONDecodeError as exc:
-                raise CheckpointError(f"directory: {path} is not valid JSON ({exc})") from exc
+            return load_json(path, "directory")
 
         vocab = read("vocab.json", True)
         cfg = dict(read("special_tokens_map.json", False))
@@ -117,7 +94,7 @@ class Wav2Vec2CTCTokenizer:
         kw = {}
         for key in ("bos_token", "eos_token", "unk_token", "pad_token", "word_delimiter_token"):
             if key in cfg:
-                kw[key] = _token_str(cfg[key], key)
+                kw[key] = token_content(cfg[key], key, CheckpointError)
         for key in ("replace_word_delimiter_char", "do_lower_case", "target_lang", "clean_up_tokenization_spaces"):
             if key in cfg:
                 kw[key] = cfg[key]

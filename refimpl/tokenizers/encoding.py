@@ -24,7 +24,7 @@ class Encoding:
     pre-token (word) in its sequence, None for special/padding tokens. sequence_ids: 0 or 1 for
     tokens of the first/second text, None for special/padding tokens.
     overflowing: the other windows of a truncated example (stride/overflow, see
-    BertTokenizer.__call__), each an Encoding of its own; empty when nothing was cut off.
+    TokenizerBase.__call__), each an Encoding of its own; empty when nothing was cut off.
     """
     ids: list = field(default_factory=list)
     type_ids: list = field(default_factory=list)
