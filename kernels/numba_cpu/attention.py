@@ -6,9 +6,10 @@ Forward, per (batch, head) g and query block Q_b, over key blocks K_c, V_c (no L
     m'    = max(m, rowmax S) ;  alpha = exp(m - m')
     l     = alpha l + rowsum exp(S - m')
     O_acc = alpha O_acc + (exp(S - m') * M) V_c          M = dropout keep mask (1 without dropout)
-    O     = O_acc / l ;  lse = m + log l                  lse is what the backward recomputes P from
+    O     = O_acc / l ;  (m, l) per row are kept for the backward (not m + log l: with an HF finfo.min
+            mask m ~ -1.8e308 and m + log l rounds back to m)
 
-Backward, recomputing P = exp(S - lse) block by block:
+Backward, recomputing P = exp(S - m) / l block by block:
 
     dV_c += (P * M)^T dO_b
     dP    = (dO_b V_c^T) * M
@@ -63,7 +64,7 @@ def _score(s_raw, scale, bias, addm, keep, b, h, i, j, causal_on, causal_off, us
 
 @numba.njit(cache=True)
 def _forward_block(q, k, v, keep, addm, bias, drop, scale, causal_on, causal_off, dead_mode,
-                   b, h, i0, i1, out, lse, dead, use_masks, only_dead):
+                   b, h, i0, i1, out, stats, dead, use_masks, only_dead):
     """Forward for query rows [i0, i1) of head (b, h); with only_dead, just the rows flagged dead."""
     Lk = k.shape[2]
     nq = i1 - i0
@@ -116,15 +117,17 @@ def _forward_block(q, k, v, keep, addm, bias, drop, scale, causal_on, causal_off
             if use_masks:
                 dead[b, h, i] = dead_mode
             out[b, h, i, :] = 0.0
-            lse[b, h, i] = -np.inf
+            stats[b, h, i, 0] = -np.inf
+            stats[b, h, i, 1] = 1.0
         else:
             out[b, h, i, :] = acc[ii] / l[ii]
-            lse[b, h, i] = m[ii] + np.log(l[ii])
+            stats[b, h, i, 0] = m[ii]                            # row max and row sum kept apart:
+            stats[b, h, i, 1] = l[ii]                            # m + log l loses log l when m ~ finfo.min
 
 
 @numba.njit(cache=True, nogil=True)
 def _forward(worker, n_workers, q, k, v, keep, addm, bias, drop, scale, causal_on, causal_off, dead_mode,
-             out, lse, dead):
+             out, stats, dead):
     B, H, Lq = q.shape[0], q.shape[1], q.shape[2]
     Lk = k.shape[2]
     n_qb = (Lq + BLOCK_Q - 1) // BLOCK_Q
@@ -134,13 +137,13 @@ def _forward(worker, n_workers, q, k, v, keep, addm, bias, drop, scale, causal_o
         i0 = qblk * BLOCK_Q
         i1 = min(Lq, i0 + BLOCK_Q)
         _forward_block(q, k, v, keep, addm, bias, drop, scale, causal_on, causal_off, dead_mode,
-                       b, h, i0, i1, out, lse, dead, True, False)
+                       b, h, i0, i1, out, stats, dead, True, False)
         has_dead = False
         for i in range(i0, i1):
             has_dead = has_dead or dead[b, h, i] != _LIVE
         if has_dead and dead_mode == _DEAD_UNMASKED:             # redo those rows without attn_mask/causal
             _forward_block(q, k, v, keep, addm, bias, drop, scale, causal_on, causal_off, dead_mode,
-                           b, h, i0, i1, out, lse, dead, False, True)
+                           b, h, i0, i1, out, stats, dead, False, True)
         elif has_dead and dead_mode == _DEAD_UNIFORM:            # P = 1/Lk over every key
             for i in range(i0, i1):
                 if dead[b, h, i] != _LIVE:
@@ -151,7 +154,7 @@ def _forward(worker, n_workers, q, k, v, keep, addm, bias, drop, scale, causal_o
 
 
 @numba.njit(cache=True, nogil=True)
-def _backward(worker, n_workers, dout, q, k, v, keep, addm, bias, drop, scale, causal_on, causal_off, lse, dead,
+def _backward(worker, n_workers, dout, q, k, v, keep, addm, bias, drop, scale, causal_on, causal_off, stats, dead,
               delta, dq, dk, dv, dbias_full, want_dbias):
     B, H, Lq, D = q.shape
     Lk = k.shape[2]
@@ -190,7 +193,9 @@ def _backward(worker, n_workers, dout, q, k, v, keep, addm, bias, drop, scale, c
                         else:
                             x = _score(p[ii, jj], scale, bias, addm, keep, b, h, i, j, causal_on, causal_off,
                                        state == _LIVE)
-                            pr = np.exp(x - lse[b, h, i]) if x != -np.inf else 0.0   # P recomputed from lse
+                            pr = 0.0                             # P = exp(S - m) / l, recomputed
+                            if x != -np.inf:
+                                pr = np.exp(x - stats[b, h, i, 0]) / stats[b, h, i, 1]
                         mk = drop[b, h, i, j]
                         g_p = dp[ii, jj] * mk                    # dP = dP~ * M
                         # dS = P (dP - D_i); a uniform row does not depend on S
@@ -264,10 +269,10 @@ def _run_forward(args):
     q4, k4, v4 = args[:3]
     B, H, Lq = q4.shape[:3]
     out = np.zeros((B, H, Lq, v4.shape[3]), q4.dtype)
-    lse = np.empty((B, H, Lq))
+    stats = np.empty((B, H, Lq, 2))                                # per row: max m, sum l
     dead = np.zeros((B, H, Lq), np.int8)
-    _run_parallel(_forward, *args, out, lse, dead)
-    return out, lse, dead
+    _run_parallel(_forward, *args, out, stats, dead)
+    return out, stats, dead
 
 
 def scaled_dot_product_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, *, attn_mask=None, bias=None,
@@ -287,20 +292,20 @@ def scaled_dot_product_attention_backward(dout: np.ndarray, q: np.ndarray, k: np
                                           ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, Optional[np.ndarray]]:
     """Same contract as refimpl.functional.attention.scaled_dot_product_attention_backward -> (dq, dk, dv, dbias).
 
-    Stateless like the reference: the forward statistics (lse, O) are recomputed here first."""
+    Stateless like the reference: the forward statistics (stats, O) are recomputed here first."""
     args = _prepare(q, k, v, attn_mask, bias, causal, scale, dropout_p, rng, dropout_mask, fully_masked_rows, True)
     check_float(dout, "dout", dtype=q.dtype)
     out_shape = q.shape[:-1] + (v.shape[-1],)
     if dout.shape != out_shape:
         raise ShapeError(f"dout: expected the output's shape {out_shape} (..., Lq, Dv), got {dout.shape}")
-    out, lse, dead = _run_forward(args)
+    out, stats, dead = _run_forward(args)
     dout4 = np.ascontiguousarray(_as_4d(dout))
     delta = np.einsum("bhid,bhid->bhi", dout4.astype(np.float64), out.astype(np.float64))  # D_i = dO_i . O_i
     q4, k4, v4 = args[:3]
     dq, dk, dv = np.empty_like(q4), np.zeros_like(k4), np.zeros_like(v4)
     want_dbias = bias is not None
     dbias_full = np.zeros(q4.shape[:3] + (k4.shape[2],) if want_dbias else (1, 1, 1, 1), q.dtype)
-    _run_parallel(_backward, dout4, *args[:10], lse, dead, delta, dq, dk, dv, dbias_full, want_dbias)
+    _run_parallel(_backward, dout4, *args[:10], stats, dead, delta, dq, dk, dv, dbias_full, want_dbias)
     dbias = None
     if want_dbias:
         dbias = sum_to_shape(dbias_full.reshape(q.shape[:-1] + (k.shape[-2],)), bias.shape)

@@ -125,3 +125,22 @@ def test_bad_input_is_caught_before_compiled_code(rng):
         kernel.scaled_dot_product_attention(q, k, v, fully_masked_rows="nan")
     with pytest.raises(ShapeError, match="dout"):
         kernel.scaled_dot_product_attention_backward(np.zeros((2, 3, 5)), q, k, v)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_hf_finfo_min_mask_rows_stay_uniform_in_the_backward(rng, dtype):
+    # HF eager masks with finfo.min: a fully padded row has every score near -1.8e308 (float64), where
+    # m + log(l) rounds back to m; the backward must still rebuild P = 1/n there, not 1
+    q, k, v = (rng.standard_normal((2, 70, 3)).astype(dtype) for _ in range(3))
+    fill = np.finfo(dtype).min
+    allowed = np.tril(np.ones((70, 70), bool)) & (rng.random((2, 1, 70)) > 0.2)
+    allowed[1, :, :] = False                                      # sequence 1 is all padding
+    mask = np.where(allowed, dtype(0), fill).astype(dtype)
+    dout = rng.standard_normal((2, 70, 3)).astype(dtype)
+    q64, k64, v64, m64, d64 = (a.astype(np.float64) for a in (q, k, v, mask, dout))
+    exact = reference.scaled_dot_product_attention_backward(d64, q64, k64, v64, attn_mask=np.where(
+        allowed, 0.0, np.finfo(np.float64).min))
+    same = reference.scaled_dot_product_attention_backward(dout, q, k, v, attn_mask=mask)
+    got = kernel.scaled_dot_product_attention_backward(dout, q, k, v, attn_mask=mask)
+    for name, g, s, e in zip(("dq", "dk", "dv"), got[:3], same[:3], exact[:3]):
+        assert_kernel_within_rule(g, s, e, scale=4.0, name=name)
