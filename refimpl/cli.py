@@ -1,4 +1,4 @@
-"""Command line: `refimpl check | info | generate` (diff and bench arrive with their issues)."""
+"""Command line: `refimpl check | info | generate | diff | bench`."""
 from __future__ import annotations
 
 import argparse
@@ -34,6 +34,7 @@ def _cmd_info(args) -> int:
 
 
 def main(argv=None) -> int:
+    """Entry point of the `refimpl` command; returns the exit status."""
     from .generation.cli import add_generate_parser
     parser = argparse.ArgumentParser(prog="refimpl", description="NumPy reference oracle for transformer models")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -43,6 +44,8 @@ def main(argv=None) -> int:
     p = sub.add_parser("info", help="versions of refimpl and its optional dependencies")
     p.set_defaults(func=_cmd_info)
     add_generate_parser(sub)
+    from .interop.diff_cli import add_diff_parser
+    add_diff_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 
