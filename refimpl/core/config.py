@@ -193,6 +193,48 @@ class PretrainedConfig:
     def __post_init__(self):
         """Hook for family checks (e.g. hidden_size divisible by num_attention_heads); raise ConfigError."""
 
+    # ------------------------------------------------------------------ checks a __post_init__ calls
+    def _fail(self, name: str, message: str):
+        raise ConfigError(f"{type(self).__name__}.{name}: {message}")
+
+    def _check_positive(self, *names: str) -> None:
+        """Each field an integer >= 1."""
+        for name in names:
+            if getattr(self, name) < 1:
+                self._fail(name, f"expected a positive integer, got {getattr(self, name)}")
+
+    def _check_non_negative(self, *names: str) -> None:
+        """Each field >= 0 (an eps, a count)."""
+        for name in names:
+            value = getattr(self, name)
+            if value < 0:
+                self._fail(name, f"expected a non-negative {'integer' if isinstance(value, int) else 'float'}, "
+                                 f"got {value}")
+
+    def _check_probability(self, *names: str) -> None:
+        """Each field None or a probability in [0, 1]."""
+        for name in names:
+            p = getattr(self, name)
+            if p is not None and not 0.0 <= p <= 1.0:
+                self._fail(name, f"expected a probability in [0, 1], got {p}")
+
+    def _check_divides(self, divisor: str, total: str) -> None:
+        """Field `divisor` divides field `total` (e.g. num_attention_heads and hidden_size)."""
+        if getattr(self, total) % getattr(self, divisor):
+            self._fail(divisor, f"must divide {total}={getattr(self, total)}, got {getattr(self, divisor)}")
+
+    def _check_index(self, name: str, size: str) -> None:
+        """Field `name` None or in [0, field `size`) (e.g. pad_token_id and vocab_size)."""
+        value = getattr(self, name)
+        if value is not None and not 0 <= value < getattr(self, size):
+            self._fail(name, f"must lie in [0, {size}={getattr(self, size)}), got {value}")
+
+    def _check_known(self, names, known, what: str) -> None:
+        """Each field one of `known` (e.g. an activation name of ACT2CLS)."""
+        for name in names:
+            if getattr(self, name) not in known:
+                self._fail(name, f"unknown {what} {getattr(self, name)!r}; known: {sorted(known)}")
+
     # ------------------------------------------------------------------ attribute access
     def __setattr__(self, name, value):
         cls = type(self)

@@ -6,10 +6,12 @@ _state = threading.local()
 
 
 def is_grad_enabled() -> bool:
+    """True unless inside no_grad(): forwards then save what their backward needs."""
     return getattr(_state, "enabled", True)
 
 
 def set_grad_enabled(enabled: bool) -> None:
+    """Switch saving-for-backward on or off for this thread (no_grad / enable_grad restore it)."""
     _state.enabled = bool(enabled)
 
 
@@ -26,6 +28,7 @@ def no_grad():
 
 @contextlib.contextmanager
 def enable_grad():
+    """Context manager: turn saving-for-backward back on inside a no_grad() block."""
     prev = is_grad_enabled()
     set_grad_enabled(True)
     try:

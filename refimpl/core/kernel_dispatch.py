@@ -24,6 +24,7 @@ _reference: dict = {}  # (op, fn_name) -> callable
 
 
 def get_kernel_backend() -> Optional[str]:
+    """The active kernel backend of this thread: "numba", "cuda", or None (the NumPy reference)."""
     return getattr(_state, "backend", None)
 
 

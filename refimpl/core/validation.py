@@ -64,11 +64,13 @@ def check_same_dtype(named_arrays: dict) -> np.dtype:
 
 
 def check_last_dim(x: np.ndarray, size: int, name: str) -> None:
+    """ShapeError naming `name` unless x.shape[-1] == size."""
     if x.ndim < 1 or x.shape[-1] != size:
         raise ShapeError(f"{name}: expected last dimension {size}, got shape {x.shape}")
 
 
 def check_axis_size(x: np.ndarray, axis: int, size: int, name: str, what: str = "") -> None:
+    """ShapeError naming `name` (and `what` the axis means) unless x.shape[axis] == size."""
     if x.shape[axis] != size:
         label = f" ({what})" if what else ""
         raise ShapeError(f"{name}: expected size {size} along axis {axis}{label}, got shape {x.shape}")
@@ -114,17 +116,20 @@ def check_broadcastable(x: np.ndarray, target: Sequence[int], name: str, target_
 
 
 def check_finite(x: np.ndarray, name: str) -> None:
+    """ConfigError naming `name` and the first bad index if x holds NaN or +-inf."""
     if not np.all(np.isfinite(x)):
         bad = np.argwhere(~np.isfinite(x))[0]
         raise ConfigError(f"{name}: expected finite values, found {x[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
 
 
 def check_choice(value, name: str, choices: Sequence) -> None:
+    """ConfigError naming `name` unless value is one of `choices`."""
     if value not in choices:
         raise ConfigError(f"{name}: expected one of {list(choices)}, got {value!r}")
 
 
 def check_probability(p, name: str, *, inclusive_one: bool = False) -> float:
+    """p as a float in [0, 1) ([0, 1] with inclusive_one); ConfigError naming `name` otherwise."""
     p = float(p)
     ok = 0.0 <= p <= 1.0 if inclusive_one else 0.0 <= p < 1.0
     if not ok:
@@ -134,6 +139,7 @@ def check_probability(p, name: str, *, inclusive_one: bool = False) -> float:
 
 
 def check_positive_int(v, name: str, *, allow_zero: bool = False) -> int:
+    """v as an int >= 1 (>= 0 with allow_zero), bools refused; ConfigError naming `name` otherwise."""
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < (0 if allow_zero else 1):
         kind = "a non-negative" if allow_zero else "a positive"
         raise ConfigError(f"{name}: expected {kind} integer, got {v!r}")
@@ -141,6 +147,7 @@ def check_positive_int(v, name: str, *, allow_zero: bool = False) -> int:
 
 
 def check_generator(rng, name: str = "rng") -> np.random.Generator:
+    """rng if it is a numpy.random.Generator; ConfigError naming `name` otherwise (no global RNG fallback)."""
     if not isinstance(rng, np.random.Generator):
         raise ConfigError(
             f"{name}: expected a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}; "

@@ -223,6 +223,7 @@ def adaptive_pool_matrix(L: int, L_out: int, dtype=np.float64) -> np.ndarray:
 
 
 def adaptive_output_size(output_size, spatial, n: int):
+    """Resolve adaptive pooling's output_size (int, tuple, None entries = keep that input size) to n ints."""
     if n == 1:
         if isinstance(output_size, (tuple, list)) and len(output_size) == 1:
             output_size = output_size[0]

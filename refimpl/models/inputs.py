@@ -1,5 +1,5 @@
-"""Validation and defaults of the inputs every text model takes: ids or embeddings, position ids,
-the (B, L) padding mask, integer labels. Errors name the argument."""
+"""Validation and defaults of the inputs the models take: ids or embeddings, position ids, token type ids,
+the (B, L) padding mask, integer labels, and images (pixel_values). Errors name the argument."""
 from __future__ import annotations
 
 from typing import Optional
@@ -9,7 +9,8 @@ import numpy as np
 from ..core.errors import ConfigError, DTypeError, ShapeError
 from ..core.validation import check_float, check_int_array
 
-__all__ = ["check_token_inputs", "position_ids_for", "padding_keep_mask", "labels_of"]
+__all__ = ["check_token_inputs", "position_ids_for", "check_token_type_ids", "padding_keep_mask", "labels_of",
+           "check_pixel_values"]
 
 
 def check_token_inputs(input_ids, inputs_embeds, *, vocab_size: int, hidden_size: int, dtype):
@@ -44,6 +45,16 @@ def position_ids_for(position_ids, shape, max_positions: int, input_name: str) -
         raise ShapeError(f"position_ids: expected shape ({b}, {n}) or (1, {n}), got {position_ids.shape}") from None
 
 
+def check_token_type_ids(token_type_ids, shape, high: int, input_name: str):
+    """token_type_ids: int (B, L) in [0, high), the shape of the input `input_name`; None stays None."""
+    if token_type_ids is not None:
+        check_int_array(token_type_ids, "token_type_ids", low=0, high=high)
+        if token_type_ids.shape != tuple(shape):
+            raise ShapeError(f"token_type_ids: expected shape {tuple(shape)} like {input_name}, "
+                             f"got {token_type_ids.shape}")
+    return token_type_ids
+
+
 def padding_keep_mask(attention_mask, shape) -> Optional[np.ndarray]:
     """(B, L) padding mask (1 = token, 0 = pad) -> bool (B, 1, 1, L), True where a key may be attended.
 
@@ -65,10 +76,35 @@ def padding_keep_mask(attention_mask, shape) -> Optional[np.ndarray]:
     return (attention_mask != 0)[:, None, None, :]                       # (B, 1, 1, L)
 
 
-def labels_of(labels, name: str, shape, *, high: int, ignore=(-100,)) -> np.ndarray:
-    """Integer class labels of `shape` (a 1-d `shape` also as (n, 1)); values in [0, high) or `ignore`."""
+def labels_of(labels, name: str, shape, *, high: int, ignore=(-100,)) -> Optional[np.ndarray]:
+    """Integer class labels of `shape` (a 1-d `shape` also as (n, 1)); values in [0, high) or `ignore`.
+    None (no labels given) stays None."""
+    if labels is None:
+        return None
     check_int_array(labels, name, low=0, high=high, ignore=ignore)
     shape = tuple(shape)
     if labels.shape != shape and not (len(shape) == 1 and labels.shape == shape + (1,)):
         raise ShapeError(f"{name}: expected shape {shape}, got {labels.shape}")
     return labels.reshape(shape)
+
+
+def check_pixel_values(pixel_values, num_channels: int, dtype, min_hw=(1, 1)) -> tuple:
+    """pixel_values: a (B, num_channels, H, W) array of the model dtype with H, W >= min_hw; returns (B, C, H, W)."""
+    if pixel_values is None:
+        raise ConfigError("pixel_values: required (a (batch, channels, height, width) float array)")
+    if not isinstance(pixel_values, np.ndarray):
+        raise DTypeError(f"pixel_values: expected a numpy.ndarray, got {type(pixel_values).__name__}")
+    check_float(pixel_values, "pixel_values", dtype=dtype)
+    if pixel_values.ndim != 4:
+        raise ShapeError(f"pixel_values: expected 4 dimensions (batch, channels, height, width), got shape "
+                         f"{pixel_values.shape}")
+    b, c, h, w = pixel_values.shape
+    if c != num_channels:
+        raise ShapeError(f"pixel_values: expected {num_channels} channels (axis 1, config.num_channels), got "
+                         f"{c} in shape {pixel_values.shape}")
+    if b < 1:
+        raise ShapeError(f"pixel_values: empty batch, shape {pixel_values.shape}")
+    if h < min_hw[0] or w < min_hw[1]:
+        raise ShapeError(f"pixel_values: image {h}x{w} is smaller than one patch ({min_hw[0]}x{min_hw[1]}), "
+                         f"shape {pixel_values.shape}")
+    return b, c, h, w

@@ -12,12 +12,15 @@ __all__ = ["BaseModelOutput", "BaseModelOutputWithPooling", "MaskedLMOutput", "N
 
 
 class BaseModelOutput(ModelOutput):
+    """Encoder output: last_hidden_state (B, L, E); hidden_states (N+1 arrays) and attentions
+    (N arrays (B, H, L, L)) when asked."""
     last_hidden_state: Optional[np.ndarray] = None
     hidden_states: Optional[tuple] = None
     attentions: Optional[tuple] = None
 
 
 class BaseModelOutputWithPooling(ModelOutput):
+    """Encoder output plus pooler_output (B, E) (BERT's tanh(W h[:, 0]), ViT's pooler)."""
     last_hidden_state: Optional[np.ndarray] = None
     pooler_output: Optional[np.ndarray] = None
     hidden_states: Optional[tuple] = None
@@ -25,6 +28,7 @@ class BaseModelOutputWithPooling(ModelOutput):
 
 
 class MaskedLMOutput(ModelOutput):
+    """loss (0-d, with labels), logits (B, L, V), hidden_states, attentions."""
     loss: Optional[np.ndarray] = None
     logits: Optional[np.ndarray] = None
     hidden_states: Optional[tuple] = None
@@ -32,18 +36,22 @@ class MaskedLMOutput(ModelOutput):
 
 
 class NextSentencePredictorOutput(MaskedLMOutput):
+    """loss (0-d, with labels), logits (B, 2): is-next / random, hidden_states, attentions."""
     pass
 
 
 class SequenceClassifierOutput(MaskedLMOutput):
+    """loss (0-d, with labels), logits (B, num_labels), hidden_states, attentions."""
     pass
 
 
 class TokenClassifierOutput(MaskedLMOutput):
+    """loss (0-d, with labels), logits (B, L, num_labels), hidden_states, attentions."""
     pass
 
 
 class QuestionAnsweringModelOutput(ModelOutput):
+    """loss (0-d, with both positions), start_logits and end_logits (B, L), hidden_states, attentions."""
     loss: Optional[np.ndarray] = None
     start_logits: Optional[np.ndarray] = None
     end_logits: Optional[np.ndarray] = None
@@ -63,6 +71,8 @@ class _WithPastAlias(ModelOutput):
 
 
 class BaseModelOutputWithPastAndCrossAttentions(_WithPastAlias):
+    """Decoder output: last_hidden_state (B, L, E), past_key_values (per layer (k, v), each
+    (B, H, L_total, Dh)), hidden_states, attentions."""
     last_hidden_state: Optional[np.ndarray] = None
     past_key_values: Optional[tuple] = None
     hidden_states: Optional[tuple] = None
@@ -71,6 +81,7 @@ class BaseModelOutputWithPastAndCrossAttentions(_WithPastAlias):
 
 
 class CausalLMOutputWithCrossAttentions(_WithPastAlias):
+    """loss (0-d, labels shifted by one), logits (B, L, V), past_key_values, hidden_states, attentions."""
     loss: Optional[np.ndarray] = None
     logits: Optional[np.ndarray] = None
     past_key_values: Optional[tuple] = None
@@ -80,6 +91,7 @@ class CausalLMOutputWithCrossAttentions(_WithPastAlias):
 
 
 class SequenceClassifierOutputWithPast(_WithPastAlias):
+    """loss, logits (B, num_labels) at the last non-pad token, past_key_values, hidden_states, attentions."""
     loss: Optional[np.ndarray] = None
     logits: Optional[np.ndarray] = None
     past_key_values: Optional[tuple] = None
@@ -104,6 +116,7 @@ class BaseModelOutputWithPoolingAndNoAttention(ModelOutput):
 
 
 class ImageClassifierOutputWithNoAttention(ModelOutput):
+    """loss (0-d, with labels), logits (B, num_labels), hidden_states (no attentions in a ConvNet)."""
     loss: Optional[np.ndarray] = None
     logits: Optional[np.ndarray] = None
     hidden_states: Optional[tuple] = None

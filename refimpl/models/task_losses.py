@@ -1,8 +1,11 @@
 """The losses of the task heads, as transformers computes them, with their gradients w.r.t. the logits.
 
     sequence classification   problem_type regression -> MSE, single_label -> CE, multi_label -> BCE-with-logits
-    token classification      CE over all (B*L) tokens, -100 ignored
+    token classification      CE over all (B*L) tokens, -100 ignored (masked LM too)
+    causal language modeling  CE of the logits at t against the labels at t+1, -100 ignored
     question answering        (CE(start) + CE(end)) / 2, positions clamped to [0, L] and L ignored
+
+How a head uses them (its loss when labels are given, d logits in its backward): refimpl/models/heads.py.
 """
 from __future__ import annotations
 
@@ -15,11 +18,10 @@ from ..losses.binary_cross_entropy import (binary_cross_entropy_with_logits,
 from ..losses.cross_entropy import cross_entropy, cross_entropy_backward
 from ..losses.regression import mse_loss, mse_loss_backward
 from .inputs import labels_of
-from .modeling_utils import zeros_if_none
 
 __all__ = ["problem_type_of", "sequence_classification_loss", "sequence_classification_loss_backward",
-           "qa_targets", "qa_loss", "qa_loss_backward", "qa_head_forward", "qa_head_backward",
-           "token_cross_entropy", "token_cross_entropy_backward"]
+           "qa_targets", "qa_loss", "qa_loss_backward", "token_cross_entropy", "token_cross_entropy_backward",
+           "causal_lm_loss", "causal_lm_loss_backward"]
 
 
 def problem_type_of(config, labels) -> str:
@@ -103,25 +105,18 @@ def token_cross_entropy_backward(g, logits, labels) -> np.ndarray:
     return cross_entropy_backward(g, logits.reshape(-1, c), labels.reshape(-1)).reshape(logits.shape)
 
 
-def qa_head_forward(logits, start_positions, end_positions, dtype):
-    """Split (B, L, 2) logits into start/end (B, L); the loss when both positions are given.
-    Returns (start_logits, end_logits, loss or None, (start, end) targets or None)."""
-    b, n, _ = logits.shape
-    start_logits = np.ascontiguousarray(logits[..., 0])                   # (B, L)
-    end_logits = np.ascontiguousarray(logits[..., 1])
-    if start_positions is None or end_positions is None:
-        return start_logits, end_logits, None, None
-    start = qa_targets(start_positions, "start_positions", b, n)
-    end = qa_targets(end_positions, "end_positions", b, n)
-    loss = np.asarray(qa_loss(start_logits, end_logits, start, end), dtype)
-    return start_logits, end_logits, loss, (start, end)
+def _shifted_labels(labels: np.ndarray) -> np.ndarray:
+    """labels[:, t+1] at position t, -100 at the last position: (B, L)."""
+    pad = np.full(labels.shape[:-1] + (1,), -100, dtype=labels.dtype)
+    return np.concatenate([labels[..., 1:], pad], axis=-1)
 
 
-def qa_head_backward(grads, start_logits, end_logits, targets, dtype):
-    """d (B, L, 2) logits from the gradients of start_logits, end_logits and loss."""
-    d_start = zeros_if_none(grads.get("start_logits"), start_logits.shape, dtype)
-    d_end = zeros_if_none(grads.get("end_logits"), end_logits.shape, dtype)
-    if targets is not None and "loss" in grads:
-        ds, de = qa_loss_backward(grads["loss"], start_logits, end_logits, *targets)
-        d_start, d_end = d_start + ds, d_end + de
-    return np.stack([d_start, d_end], axis=-1)                            # (B, L, 2): undo the split
+def causal_lm_loss(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Mean CE of logits (B, L, V) at t against labels at t+1, over the labels != -100 (transformers'
+    ForCausalLMLoss without num_items_in_batch). NaN when no label counts, as in torch."""
+    return token_cross_entropy(logits, _shifted_labels(labels))
+
+
+def causal_lm_loss_backward(g, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """d causal_lm_loss / d logits (B, L, V), scaled by the upstream gradient g; the last position gets 0."""
+    return token_cross_entropy_backward(g, logits, _shifted_labels(labels))

@@ -40,6 +40,7 @@ class ParityReport(list):
 
 
 def torch_dtype(dtype):
+    """The torch dtype of a NumPy float64/float32 dtype."""
     import torch
     return {np.dtype(np.float64): torch.float64, np.dtype(np.float32): torch.float32}[np.dtype(dtype)]
 

@@ -48,6 +48,8 @@ class CheckResult:
 
 
 def register_check(layer: str, kind: str, needs_torch: bool = None):
+    """Decorator: register fn() -> (passed, max_error, detail) as one `refimpl check` row (layer, kind);
+    needs_torch defaults to kind starting with "torch"."""
     def deco(fn):
         _REGISTRY.append(Check(layer, kind, fn, kind.startswith("torch") if needs_torch is None else needs_torch))
         return fn
@@ -128,6 +130,7 @@ def register_function_checks(layer: str, fn: Callable, fn_backward: Callable, ma
 
 
 def load_all_checks() -> List[Check]:
+    """Import every module of refimpl.testing.selfchecks (each registers its rows) and return the registry."""
     from . import selfchecks
     for mod in pkgutil.iter_modules(selfchecks.__path__):
         importlib.import_module(f"{selfchecks.__name__}.{mod.name}")
@@ -140,6 +143,7 @@ def _max_err(report) -> float:
 
 
 def run_checks(pattern: str = "", torch_available: bool = None) -> List[CheckResult]:
+    """Run the registered checks whose layer name contains `pattern`; torch rows are skipped without torch."""
     if torch_available is None:
         try:
             import torch
@@ -170,6 +174,7 @@ def run_checks(pattern: str = "", torch_available: bool = None) -> List[CheckRes
 
 
 def format_results(results: List[CheckResult]) -> str:
+    """The `refimpl check` table: layer, kind, status, max error, time; and a pass/fail/skip summary line."""
     lines = [f"{'layer':34s} {'check':18s} {'status':6s} {'max abs err':>12s} {'time':>7s}",
              "-" * 82]
     for r in results:

@@ -1,8 +1,6 @@
 """mask_tokens vs transformers' DataCollatorForLanguageModeling (same Bernoulli/uniform draws, both
 directions) and its statistics; build_nsp_pairs' invariants (consecutive / foreign segments, length
 budget, label balance); bad input."""
-import re
-
 import numpy as np
 import pytest
 
@@ -12,38 +10,17 @@ from refimpl.processing.language_modeling import build_nsp_pairs, mask_tokens, t
 torch = pytest.importorskip("torch")
 tokenizers = pytest.importorskip("tokenizers")
 transformers = pytest.importorskip("transformers")
-from tokenizers import models, normalizers, pre_tokenizers, trainers  # noqa: E402
-from transformers import BertTokenizerFast, DataCollatorForLanguageModeling  # noqa: E402
+from transformers import DataCollatorForLanguageModeling  # noqa: E402
 
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 CORPUS = ["the quick brown fox jumps over the lazy dog", "a stitch in time saves nine",
           "all that glitters is not gold", "where there is smoke there is fire",
           "the early bird catches the worm", "actions speak louder than words"]
 
 
-def _bert_tokenizer(root, corpus, words):
-    """transformers' BertTokenizerFast on a WordPiece vocabulary: the alphabet trained here with
-    `tokenizers` (without merges: its trainer breaks ties between equally frequent merges in hash
-    order, so a merged vocabulary changes from run to run) plus `words` (whole words and ##pieces)."""
-    lib = tokenizers.Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    lib.normalizer = normalizers.BertNormalizer(lowercase=True)
-    lib.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    lib.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=1, special_tokens=SPECIALS,
-                                                              show_progress=False))
-    alphabet = sorted(set(lib.get_vocab()) - set(SPECIALS))
-    vocab = SPECIALS + alphabet + sorted(set(words) - set(alphabet))
-    (root / "vocab.txt").write_text("".join(t + "\n" for t in vocab), encoding="utf-8")
-    return BertTokenizerFast.from_pretrained(str(root))
-
-
-def _words(text):
-    return re.findall(r"\w+|[^\w\s]", text.lower())
-
-
 @pytest.fixture(scope="module")
-def tok(tmp_path_factory):
+def tok(make_bert_tokenizer):
     """A BERT tokenizer on a WordPiece vocabulary made here (no download)."""
-    return _bert_tokenizer(tmp_path_factory.mktemp("vocab"), CORPUS, _words(" ".join(CORPUS)))
+    return make_bert_tokenizer(CORPUS)
 
 
 def _pad(seqs, pad_id):

@@ -2,7 +2,6 @@
 pairs, several windows per example, and span labels on windows made by transformers' BertTokenizerFast
 (WordPiece vocabulary trained here, no download)."""
 import os
-import re
 
 import numpy as np
 import pytest
@@ -13,8 +12,6 @@ from refimpl.processing.question_answering import (char_span_to_token_positions,
 
 tokenizers = pytest.importorskip("tokenizers")
 transformers = pytest.importorskip("transformers")
-from tokenizers import models, normalizers, pre_tokenizers, trainers  # noqa: E402
-from transformers import BertTokenizerFast  # noqa: E402
 
 # ---------------------------------------------------------------------------- hand-built feature
 #            0      1        2       3      4      5      6      7     8      9      10     11     12
@@ -179,35 +176,13 @@ QA_CONTEXT = ("Marie Curie was a physicist and chemist who conducted pioneering 
 QUESTION = "Who was the husband of Marie Curie?"
 
 
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 SPLIT = {"radioactivity": ["radio", "##act", "##ivity"], "scientific": ["scien", "##tific"],
          "physicist": ["physic", "##ist"], "pioneering": []}     # [] = letter by letter
 
 
-def _bert_tokenizer(root, corpus, words):
-    """transformers' BertTokenizerFast on a WordPiece vocabulary: the alphabet trained here with
-    `tokenizers` (without merges: its trainer breaks ties between equally frequent merges in hash
-    order, so a merged vocabulary changes from run to run) plus `words` (whole words and ##pieces)."""
-    lib = tokenizers.Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    lib.normalizer = normalizers.BertNormalizer(lowercase=True)
-    lib.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    lib.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=1, special_tokens=SPECIALS,
-                                                              show_progress=False))
-    alphabet = sorted(set(lib.get_vocab()) - set(SPECIALS))
-    vocab = SPECIALS + alphabet + sorted(set(words) - set(alphabet))
-    (root / "vocab.txt").write_text("".join(t + "\n" for t in vocab), encoding="utf-8")
-    return BertTokenizerFast.from_pretrained(str(root))
-
-
-def _words(text):
-    return re.findall(r"\w+|[^\w\s]", text.lower())
-
-
 @pytest.fixture(scope="module")
-def tok(tmp_path_factory):
-    words = [w for w in _words(QA_CONTEXT + " " + QUESTION) if w not in SPLIT]
-    words += [p for pieces in SPLIT.values() for p in pieces]
-    return _bert_tokenizer(tmp_path_factory.mktemp("vocab"), [QA_CONTEXT, QUESTION], words)
+def tok(make_bert_tokenizer):
+    return make_bert_tokenizer([QA_CONTEXT, QUESTION], SPLIT)
 
 
 def _run_qa_positions(offsets, sequence_ids, start_char, end_char, cls_index=0):

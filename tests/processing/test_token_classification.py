@@ -1,8 +1,6 @@
 """Token classification: label alignment vs the rules of transformers' run_ner.py on word_ids of a real
 fast tokenizer; word aggregation (first/average/max) and entity grouping vs TokenClassificationPipeline
 on a tiny random BERT (WordPiece vocabulary trained here, no download); hand-computed cases; bad input."""
-import re
-
 import numpy as np
 import pytest
 
@@ -13,9 +11,7 @@ from refimpl.processing.token_classification import (aggregate_word_predictions,
 torch = pytest.importorskip("torch")
 tokenizers = pytest.importorskip("tokenizers")
 transformers = pytest.importorskip("transformers")
-from tokenizers import models, normalizers, pre_tokenizers, trainers  # noqa: E402
-from transformers import (BertConfig, BertForTokenClassification, BertTokenizerFast,  # noqa: E402
-                          TokenClassificationPipeline)
+from transformers import BertConfig, BertForTokenClassification, TokenClassificationPipeline  # noqa: E402
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-MISC", "ORG"]   # B-MISC has no I-, ORG no prefix
 SENTENCES = ["marie curie met pierre curie in paris after radioactivity research",
@@ -24,35 +20,13 @@ SENTENCES = ["marie curie met pierre curie in paris after radioactivity research
              "pierre and marie shared the prize with henri becquerel in stockholm"]
 
 
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 SPLIT = {"radioactivity": ["radio", "##activity"], "sorbonne": ["sor", "##bonne"], "stockholm": ["stock", "##holm"],
          "becquerel": [], "committee": []}                      # [] = letter by letter
 
 
-def _bert_tokenizer(root, corpus, words):
-    """transformers' BertTokenizerFast on a WordPiece vocabulary: the alphabet trained here with
-    `tokenizers` (without merges: its trainer breaks ties between equally frequent merges in hash
-    order, so a merged vocabulary changes from run to run) plus `words` (whole words and ##pieces)."""
-    lib = tokenizers.Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    lib.normalizer = normalizers.BertNormalizer(lowercase=True)
-    lib.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    lib.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=1, special_tokens=SPECIALS,
-                                                              show_progress=False))
-    alphabet = sorted(set(lib.get_vocab()) - set(SPECIALS))
-    vocab = SPECIALS + alphabet + sorted(set(words) - set(alphabet))
-    (root / "vocab.txt").write_text("".join(t + "\n" for t in vocab), encoding="utf-8")
-    return BertTokenizerFast.from_pretrained(str(root))
-
-
-def _words(text):
-    return re.findall(r"\w+|[^\w\s]", text.lower())
-
-
 @pytest.fixture(scope="module")
-def tok(tmp_path_factory):
-    words = [w for w in _words(" ".join(SENTENCES)) if w not in SPLIT]
-    words += [p for pieces in SPLIT.values() for p in pieces]
-    return _bert_tokenizer(tmp_path_factory.mktemp("vocab"), SENTENCES, words)
+def tok(make_bert_tokenizer):
+    return make_bert_tokenizer(SENTENCES, SPLIT)
 
 
 @pytest.fixture(scope="module")

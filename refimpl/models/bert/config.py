@@ -45,28 +45,16 @@ class BertConfig(PretrainedConfig):
     tie_word_embeddings: bool = True
 
     def __post_init__(self):
-        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-                     "max_position_embeddings", "type_vocab_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"BertConfig.{name}: expected a positive integer, got {getattr(self, name)}")
-        if self.hidden_size % self.num_attention_heads:
-            raise ConfigError(f"BertConfig.num_attention_heads: must divide hidden_size={self.hidden_size}, "
-                              f"got {self.num_attention_heads}")
+        self._check_positive("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                             "intermediate_size", "max_position_embeddings", "type_vocab_size")
+        self._check_divides("num_attention_heads", "hidden_size")
         if self.position_embedding_type != "absolute":
             raise ConfigError(f"BertConfig.position_embedding_type: only 'absolute' is implemented (transformers 5 "
                               f"has no other), got {self.position_embedding_type!r}")
         if self.is_decoder or self.add_cross_attention:
             raise ConfigError("BertConfig.is_decoder / add_cross_attention: refimpl's BERT is the bidirectional "
                               "encoder only; both must be False")
-        if self.hidden_act not in ACT2CLS:
-            raise ConfigError(f"BertConfig.hidden_act: unknown activation {self.hidden_act!r}; known: "
-                              f"{sorted(ACT2CLS)}")
-        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"):
-            p = getattr(self, name)
-            if p is not None and not 0.0 <= p <= 1.0:
-                raise ConfigError(f"BertConfig.{name}: expected a probability in [0, 1], got {p}")
-        if self.pad_token_id is not None and not 0 <= self.pad_token_id < self.vocab_size:
-            raise ConfigError(f"BertConfig.pad_token_id: must lie in [0, vocab_size={self.vocab_size}), "
-                              f"got {self.pad_token_id}")
-        if self.layer_norm_eps < 0:
-            raise ConfigError(f"BertConfig.layer_norm_eps: expected a non-negative float, got {self.layer_norm_eps}")
+        self._check_known(("hidden_act",), ACT2CLS, "activation")
+        self._check_probability("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout")
+        self._check_index("pad_token_id", "vocab_size")
+        self._check_non_negative("layer_norm_eps")

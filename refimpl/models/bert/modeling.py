@@ -30,7 +30,7 @@ Dropout: in training mode every forward needs `rng` (a numpy Generator); masks a
 order transformers applies dropout (embeddings; per layer: attention probabilities, attention
 output, feed-forward output; then the head).
 
-The pieces shared with the other families live in refimpl/models/{outputs,inputs,modeling_utils,
+The pieces shared with the other families live in refimpl/models/{outputs,inputs,modeling_utils,heads,
 task_losses}.py and refimpl/nn/{attention_heads,layer_stack}.py.
 """
 from __future__ import annotations
@@ -39,11 +39,9 @@ from typing import Optional
 
 import numpy as np
 
-from ...core.errors import ConfigError, ShapeError
 from ...core.model import ModelOutput, PreTrainedModel
 from ...core.module import Module
 from ...core.parameter import Parameter
-from ...core.validation import check_int_array
 from ...losses.cross_entropy import cross_entropy, cross_entropy_backward
 from ...nn.activation import Tanh, get_activation
 from ...nn.dropout import Dropout
@@ -52,12 +50,15 @@ from ...nn.linear import Linear
 from ...nn.normalization import LayerNorm
 from ...nn.attention_heads import AttentionHeads
 from ...nn.layer_stack import LayerStack
-from ..inputs import check_token_inputs, labels_of, padding_keep_mask, position_ids_for
-from ..modeling_utils import apply_dropout, base_backward, init_weights, require_rng, zeros_if_none
+from ..heads import (FirstTokenPooler, head_loss, logits_grad, qa_head_backward, qa_head_forward,
+                     require_classification_labels, require_qa_labels, sequence_classification_head,
+                     token_head_backward, token_head_forward)
+from ..inputs import check_token_inputs, check_token_type_ids, labels_of, padding_keep_mask, position_ids_for
+from ..modeling_utils import (apply_dropout, base_backward, init_weights, output_flags, require_rng,
+                              word_embeddings_backward, zeros_if_none)
 from ..outputs import (BaseModelOutput, BaseModelOutputWithPooling, MaskedLMOutput, NextSentencePredictorOutput,
                        QuestionAnsweringModelOutput, SequenceClassifierOutput, TokenClassifierOutput)
-from ..task_losses import (problem_type_of, qa_head_backward, qa_head_forward, sequence_classification_loss,
-                           sequence_classification_loss_backward, token_cross_entropy, token_cross_entropy_backward)
+from ..task_losses import sequence_classification_loss_backward, token_cross_entropy, token_cross_entropy_backward
 from .config import BertConfig
 
 __all__ = ["BertModel", "BertPreTrainedModel", "BertForPreTraining", "BertForMaskedLM",
@@ -100,10 +101,7 @@ class BertEmbeddings(Module):
         dx = self.LayerNorm.backward(self.dropout.backward(dy))   # d(sum of the three embeddings)
         self.position_embeddings.backward(dx)                     # each table gets the same dx
         self.token_type_embeddings.backward(dx)
-        if from_ids:
-            self.word_embeddings.backward(dx)
-            return None
-        return dx                                                 # dL/d inputs_embeds
+        return word_embeddings_backward(self.word_embeddings, dx, from_ids)   # dL/d inputs_embeds, or None
 
 
 class BertSelfAttention(Module):
@@ -202,7 +200,7 @@ class BertEncoder(LayerStack):
         super().__init__([BertLayer(config, dtype) for _ in range(config.num_hidden_layers)])
 
 
-class BertPooler(Module):
+class BertPooler(FirstTokenPooler):
     """tanh(dense(h[:, 0])): the [CLS] vector, (B, L, E) -> (B, E)."""
 
     def __init__(self, config: BertConfig, dtype):
@@ -210,15 +208,10 @@ class BertPooler(Module):
         self.dense = Linear(config.hidden_size, config.hidden_size, dtype=dtype)
         self.activation = Tanh()
 
-    def forward(self, hidden_states):
-        self.save_for_backward(hidden_states.shape)
-        return self.activation(self.dense(hidden_states[:, 0]))          # (B, E)
 
-    def backward(self, dy):
-        (shape,) = self.saved()
-        dh = np.zeros(shape, dy.dtype)
-        dh[:, 0] = self.dense.backward(self.activation.backward(dy))     # only the first token was read
-        return dh
+def _classifier_dropout(config: BertConfig) -> float:
+    """The heads' dropout: classifier_dropout, else hidden_dropout_prob (transformers' rule)."""
+    return config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
 
 
 # ============================================================================================ models
@@ -271,17 +264,12 @@ class BertModel(BertPreTrainedModel):
                                    hidden_size=cfg.hidden_size, dtype=self.dtype)          # (B, L)
         name = "input_ids" if input_ids is not None else "inputs_embeds"
         position_ids = position_ids_for(position_ids, shape, cfg.max_position_embeddings, name)
+        token_type_ids = check_token_type_ids(token_type_ids, shape, cfg.type_vocab_size, name)
         if token_type_ids is None:
             token_type_ids = np.zeros(shape, np.int64)                                      # (B, L) segment A
-        else:
-            check_int_array(token_type_ids, "token_type_ids", low=0, high=cfg.type_vocab_size)
-            if token_type_ids.shape != tuple(shape):
-                raise ShapeError(f"token_type_ids: expected shape {tuple(shape)} like {name}, "
-                                 f"got {token_type_ids.shape}")
         keep = padding_keep_mask(attention_mask, shape)                                     # (B, 1, 1, L)
         require_rng(self, rng)
-        output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
+        output_attentions, output_hidden_states = output_flags(cfg, output_attentions, output_hidden_states)
 
         h = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds, rng)      # (B, L, E)
         h, hidden_states, attentions = self.encoder(h, keep, output_hidden_states, output_attentions, rng)
@@ -390,27 +378,25 @@ class BertForPreTraining(BertPreTrainedModel):
                          position_ids=position_ids, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
                          output_hidden_states=output_hidden_states, rng=rng)
         b, n, _ = out.last_hidden_state.shape
-        if labels is not None:
-            labels = labels_of(labels, "labels", (b, n), high=self.config.vocab_size)
-        if next_sentence_label is not None:
-            next_sentence_label = labels_of(next_sentence_label, "next_sentence_label", (b,), high=2)
+        labels = labels_of(labels, "labels", (b, n), high=self.config.vocab_size)
+        next_sentence_label = labels_of(next_sentence_label, "next_sentence_label", (b,), high=2)
         scores = self.cls.predictions(out.last_hidden_state)                 # (B, L, V)
         nsp = self.cls.seq_relationship(out.pooler_output)                   # (B, 2)
         loss = None
-        with_loss = labels is not None and next_sentence_label is not None
-        if with_loss:
+        if labels is None or next_sentence_label is None:
+            labels = next_sentence_label = None                              # not both given: no loss
+        else:
             loss = np.asarray(token_cross_entropy(scores, labels) + cross_entropy(nsp, next_sentence_label), self.dtype)
-        self.save_for_backward(scores, nsp, labels, next_sentence_label, with_loss)
+        self.save_for_backward(scores, nsp, labels, next_sentence_label)
         return BertForPreTrainingOutput(loss=loss, prediction_logits=scores, seq_relationship_logits=nsp,
                                         hidden_states=out.hidden_states, attentions=out.attentions)
 
     def _backward(self, grads):
-        scores, nsp, labels, nsl, with_loss = self.saved()
-        d_scores = zeros_if_none(grads.get("prediction_logits"), scores.shape, self.dtype)
-        d_nsp = zeros_if_none(grads.get("seq_relationship_logits"), nsp.shape, self.dtype)
-        if with_loss and "loss" in grads:
-            d_scores = d_scores + token_cross_entropy_backward(grads["loss"], scores, labels)   # dL/dscores of the MLM CE
-            d_nsp = d_nsp + cross_entropy_backward(grads["loss"], nsp, nsl)           # dL/dnsp of the NSP CE
+        scores, nsp, labels, nsl = self.saved()                     # labels, nsl: None when no loss was computed
+        d_scores = logits_grad(grads, scores, self.dtype, token_cross_entropy_backward, labels,
+                               key="prediction_logits")                        # + dL/dscores of the MLM CE
+        d_nsp = logits_grad(grads, nsp, self.dtype, cross_entropy_backward, nsl,
+                            key="seq_relationship_logits")                     # + dL/dnsp of the NSP CE
         dh = self.cls.predictions.backward(d_scores)                                   # (B, L, E)
         d_pooled = self.cls.seq_relationship.backward(d_nsp)                           # (B, E)
         return self._base_backward(grads, last_hidden_state=dh, pooler_output=d_pooled)
@@ -433,19 +419,12 @@ class BertForMaskedLM(BertPreTrainedModel):
         out = self._base(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                          position_ids=position_ids, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
                          output_hidden_states=output_hidden_states, rng=rng)
-        b, n, _ = out.last_hidden_state.shape
-        if labels is not None:
-            labels = labels_of(labels, "labels", (b, n), high=self.config.vocab_size)
+        labels = labels_of(labels, "labels", out.last_hidden_state.shape[:2], high=self.config.vocab_size)
         logits = self.cls(out.last_hidden_state)                             # (B, L, V)
-        loss = None if labels is None else np.asarray(token_cross_entropy(logits, labels), self.dtype)
-        self.save_for_backward(logits, labels)
-        return MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+        return token_head_forward(self, out, logits, labels, MaskedLMOutput)
 
     def _backward(self, grads):
-        logits, labels = self.saved()
-        d_logits = zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
-        if labels is not None and "loss" in grads:
-            d_logits = d_logits + token_cross_entropy_backward(grads["loss"], logits, labels)
+        d_logits = token_head_backward(self, grads)                         # (B, L, V)
         return self._base_backward(grads, last_hidden_state=self.cls.backward(d_logits))
 
 
@@ -464,19 +443,16 @@ class BertForNextSentencePrediction(BertPreTrainedModel):
         out = self._base(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                          position_ids=position_ids, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
                          output_hidden_states=output_hidden_states, rng=rng)
-        if labels is not None:
-            labels = labels_of(labels, "labels", (out.pooler_output.shape[0],), high=2)
+        labels = labels_of(labels, "labels", (out.pooler_output.shape[0],), high=2)
         logits = self.cls(out.pooler_output)                                 # (B, 2)
-        loss = None if labels is None else np.asarray(cross_entropy(logits, labels), self.dtype)
+        loss = head_loss(cross_entropy, logits, labels, dtype=self.dtype)
         self.save_for_backward(logits, labels, out.last_hidden_state.shape)
         return NextSentencePredictorOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
                                            attentions=out.attentions)
 
     def _backward(self, grads):
         logits, labels, shape = self.saved()
-        d_logits = zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
-        if labels is not None and "loss" in grads:
-            d_logits = d_logits + cross_entropy_backward(grads["loss"], logits, labels)
+        d_logits = logits_grad(grads, logits, self.dtype, cross_entropy_backward, labels)
         return self._base_backward(grads, pooler_output=self.cls.backward(d_logits),
                                    last_hidden_state=np.zeros(shape, self.dtype))
 
@@ -490,11 +466,9 @@ class BertForSequenceClassification(BertPreTrainedModel):
 
     def __init__(self, config: BertConfig, dtype=np.float64):
         super().__init__(config, dtype)
-        if config.num_labels < 1:
-            raise ConfigError(f"num_labels: sequence classification needs at least 1 label, got {config.num_labels}")
+        require_classification_labels(config)
         self.bert = BertModel(config, self._dtype)
-        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
-        self.dropout = Dropout(p)
+        self.dropout = Dropout(_classifier_dropout(config))
         self.classifier = Linear(config.hidden_size, config.num_labels, dtype=self._dtype)
         self.post_init()
 
@@ -505,20 +479,14 @@ class BertForSequenceClassification(BertPreTrainedModel):
                          position_ids=position_ids, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
                          output_hidden_states=output_hidden_states, rng=rng)
         logits = self.classifier(apply_dropout(self.dropout, out.pooler_output, rng))   # (B, C)
-        loss, target, kind = None, None, None
-        if labels is not None:
-            kind = problem_type_of(self.config, labels)
-            loss, target = sequence_classification_loss(logits, labels, kind)
-            loss = np.asarray(loss, self.dtype)
+        loss, target, kind = sequence_classification_head(logits, labels, self.config, self.dtype)
         self.save_for_backward(logits, target, kind, out.last_hidden_state.shape)
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
                                         attentions=out.attentions)
 
     def _backward(self, grads):
         logits, target, kind, shape = self.saved()
-        d_logits = zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
-        if kind is not None and "loss" in grads:
-            d_logits = d_logits + sequence_classification_loss_backward(grads["loss"], logits, target, kind)
+        d_logits = logits_grad(grads, logits, self.dtype, sequence_classification_loss_backward, target, kind)
         d_pooled = self.dropout.backward(self.classifier.backward(d_logits))
         return self._base_backward(grads, pooler_output=d_pooled, last_hidden_state=np.zeros(shape, self.dtype))
 
@@ -529,8 +497,7 @@ class BertForTokenClassification(BertPreTrainedModel):
     def __init__(self, config: BertConfig, dtype=np.float64):
         super().__init__(config, dtype)
         self.bert = BertModel(config, self._dtype, add_pooling_layer=False)
-        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
-        self.dropout = Dropout(p)
+        self.dropout = Dropout(_classifier_dropout(config))
         self.classifier = Linear(config.hidden_size, config.num_labels, dtype=self._dtype)
         self.post_init()
 
@@ -540,20 +507,12 @@ class BertForTokenClassification(BertPreTrainedModel):
         out = self._base(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                          position_ids=position_ids, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
                          output_hidden_states=output_hidden_states, rng=rng)
-        b, n, _ = out.last_hidden_state.shape
-        if labels is not None:
-            labels = labels_of(labels, "labels", (b, n), high=self.config.num_labels)
+        labels = labels_of(labels, "labels", out.last_hidden_state.shape[:2], high=self.config.num_labels)
         logits = self.classifier(apply_dropout(self.dropout, out.last_hidden_state, rng))   # (B, L, C)
-        loss = None if labels is None else np.asarray(token_cross_entropy(logits, labels), self.dtype)
-        self.save_for_backward(logits, labels)
-        return TokenClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
-                                     attentions=out.attentions)
+        return token_head_forward(self, out, logits, labels, TokenClassifierOutput)
 
     def _backward(self, grads):
-        logits, labels = self.saved()
-        d_logits = zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
-        if labels is not None and "loss" in grads:
-            d_logits = d_logits + token_cross_entropy_backward(grads["loss"], logits, labels)   # per-token CE, flattened
+        d_logits = token_head_backward(self, grads)                         # (B, L, C)
         dh = self.dropout.backward(self.classifier.backward(d_logits))
         return self._base_backward(grads, last_hidden_state=dh)
 
@@ -567,9 +526,7 @@ class BertForQuestionAnswering(BertPreTrainedModel):
 
     def __init__(self, config: BertConfig, dtype=np.float64):
         super().__init__(config, dtype)
-        if config.num_labels != 2:
-            raise ConfigError(f"num_labels: question answering splits qa_outputs into start/end logits, so it "
-                              f"must be 2, got {config.num_labels}")
+        require_qa_labels(config)
         self.bert = BertModel(config, self._dtype, add_pooling_layer=False)
         self.qa_outputs = Linear(config.hidden_size, config.num_labels, dtype=self._dtype)
         self.post_init()
@@ -581,12 +538,9 @@ class BertForQuestionAnswering(BertPreTrainedModel):
         out = self._base(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                          position_ids=position_ids, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
                          output_hidden_states=output_hidden_states, rng=rng)
-        start_logits, end_logits, loss, targets = qa_head_forward(self.qa_outputs(out.last_hidden_state),
-                                                                  start_positions, end_positions, self.dtype)
-        self.save_for_backward(start_logits, end_logits, targets)
-        return QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
-                                            hidden_states=out.hidden_states, attentions=out.attentions)
+        logits = self.qa_outputs(out.last_hidden_state)                      # (B, L, 2)
+        return qa_head_forward(self, out, logits, start_positions, end_positions)
 
     def _backward(self, grads):
-        d_logits = qa_head_backward(grads, *self.saved(), self.dtype)
+        d_logits = qa_head_backward(self, grads)
         return self._base_backward(grads, last_hidden_state=self.qa_outputs.backward(d_logits))

@@ -34,9 +34,7 @@ class ConvNextConfigBase(PretrainedConfig):
 
     def __post_init__(self):
         name = type(self).__name__
-        for key in ("num_channels", "num_stages"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"{name}.{key}: expected a positive integer, got {getattr(self, key)}")
+        self._check_positive("num_channels", "num_stages")
         as_pair(self.patch_size, f"{name}.patch_size")
         for key in ("hidden_sizes", "depths"):
             values = getattr(self, key)
@@ -46,12 +44,10 @@ class ConvNextConfigBase(PretrainedConfig):
                    for v in values):
                 what = "positive" if key == "hidden_sizes" else "non-negative"
                 raise ConfigError(f"{name}.{key}: expected {what} integers, got {values}")
-        if self.hidden_act not in ACT2CLS:
-            raise ConfigError(f"{name}.hidden_act: unknown activation {self.hidden_act!r}; known: {sorted(ACT2CLS)}")
+        self._check_known(("hidden_act",), ACT2CLS, "activation")
         if not 0.0 <= self.drop_path_rate < 1.0:
             raise ConfigError(f"{name}.drop_path_rate: expected a probability in [0, 1), got {self.drop_path_rate}")
-        if self.layer_norm_eps < 0:
-            raise ConfigError(f"{name}.layer_norm_eps: expected a non-negative float, got {self.layer_norm_eps}")
+        self._check_non_negative("layer_norm_eps")
 
     @property
     def patch_hw(self):

@@ -27,47 +27,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.errors import ConfigError, ShapeError
+from ...core.errors import ShapeError
 from ...core.model import PreTrainedModel
 from ...core.module import Module, ModuleList
 from ...core.parameter import Parameter
-from ...functional.dropout import drop_path_mask
 from ...functional.stochastic_depth import drop_path_rates
 from ...nn.activation import get_activation
 from ...nn.conv import Conv2d
 from ...nn.dropout import DropPath
 from ...nn.grn import GlobalResponseNorm
-from ...nn.init import normal
 from ...nn.linear import Identity, Linear
 from ...nn.normalization import LayerNorm
-from ..modeling_utils import base_backward, zeros_if_none
+from ..heads import logits_grad, sequence_classification_head
+from ..inputs import check_pixel_values
+from ..modeling_utils import apply_dropout, base_backward, init_weights, require_rng, zeros_if_none
 from ..outputs import BaseModelOutputWithPoolingAndNoAttention, ImageClassifierOutputWithNoAttention
-from ..task_losses import problem_type_of, sequence_classification_loss, sequence_classification_loss_backward
-from ..vit.modeling import check_pixel_values
+from ..task_losses import sequence_classification_loss_backward
 from .config import ConvNextConfig, ConvNextConfigBase
 
 __all__ = ["ConvNextModel", "ConvNextPreTrainedModel", "ConvNextForImageClassification",
            "BaseModelOutputWithPoolingAndNoAttention", "ImageClassifierOutputWithNoAttention",
-           "ConvNextEmbeddings", "ConvNextLayer", "ConvNextStage", "ConvNextEncoder", "apply_drop_path",
-           "require_rng_for_drop_path"]
+           "ConvNextEmbeddings", "ConvNextLayer", "ConvNextStage", "ConvNextEncoder"]
 
 BLOCK_LN_EPS = 1e-6      # transformers hard-codes 1e-6 in the stem, downsampling and block LayerNorms
-
-
-def apply_drop_path(module: DropPath, x: np.ndarray, rng) -> np.ndarray:
-    """module(x) with its per-sample mask drawn from the model's `rng` when active (training, p > 0)."""
-    if module.training and module.drop_prob > 0.0:
-        return module(x, mask=drop_path_mask(rng, module.drop_prob, x.shape, x.dtype))
-    return module(x)
-
-
-def require_rng_for_drop_path(model: Module, rng) -> None:
-    """In training mode with an active DropPath the forward needs a numpy Generator."""
-    if rng is not None or not model.training:
-        return
-    if any(isinstance(m, DropPath) and m.drop_prob > 0.0 for m in model.modules()):
-        raise ConfigError(f"rng: {type(model).__name__} is in training mode with drop path active "
-                          f"(drop_path_rate > 0); pass rng=np.random.default_rng(seed), or call .eval()")
 
 
 # ============================================================================================ pieces
@@ -121,7 +103,7 @@ class ConvNextLayer(Module):
         if self.layer_scale_parameter is not None:
             y = self.layer_scale_parameter.data * y                         # γ per channel
         y = y.transpose(0, 3, 1, 2)                                         # (B, C, H, W)
-        return x + apply_drop_path(self.drop_path, y, rng)
+        return x + apply_dropout(self.drop_path, y, rng)                    # per-sample mask
 
     def backward(self, dy):
         (pre_scale,) = self.saved()
@@ -208,13 +190,7 @@ class ConvNextPreTrainedModel(PreTrainedModel):
     def post_init(self) -> None:
         """transformers' init: Linear/Conv2d weights N(0, initializer_range^2), biases 0; LayerNorm 1/0;
         γ = layer_scale_init_value; GRN 0 (set at construction)."""
-        rng = np.random.default_rng(0)
-        std = self.config.initializer_range
-        for m in self.modules():
-            if isinstance(m, (Linear, Conv2d)):
-                m.weight.data = normal(rng, m.weight.shape, std, m.weight.dtype)
-                if m.bias is not None:
-                    m.bias.data = np.zeros_like(m.bias.data)
+        init_weights(self, self.config.initializer_range, also=(Conv2d,))
         super().post_init()
 
 
@@ -251,7 +227,7 @@ class ConvNextModel(ConvNextPreTrainedModel):
 
     def forward(self, *, pixel_values=None, output_hidden_states=None, rng=None):
         self._check_pixel_values(pixel_values)
-        require_rng_for_drop_path(self, rng)
+        require_rng(self, rng)
         cfg = self.config
         output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
         h = self.embeddings(pixel_values)                                   # (B, C0, H/p, W/p)
@@ -293,19 +269,11 @@ class ConvNextForImageClassification(ConvNextPreTrainedModel):
     def forward(self, *, pixel_values=None, labels=None, output_hidden_states=None, rng=None):
         out = self.base_model(pixel_values=pixel_values, output_hidden_states=output_hidden_states, rng=rng)
         logits = self.classifier(out.pooler_output)                         # (B, num_labels)
-        loss, target, kind = None, None, None
-        if labels is not None:
-            if self.config.num_labels < 1:
-                raise ConfigError("labels: a loss needs num_labels >= 1; this classifier is the identity")
-            kind = problem_type_of(self.config, labels)
-            loss, target = sequence_classification_loss(logits, labels, kind)
-            loss = np.asarray(loss, self.dtype)
-        self.save_for_backward(logits, target, kind, out.last_hidden_state.shape)
+        loss, target, kind = sequence_classification_head(logits, labels, self.config, self.dtype)
+        self.save_for_backward(logits, target, kind)
         return ImageClassifierOutputWithNoAttention(loss=loss, logits=logits, hidden_states=out.hidden_states)
 
     def _backward(self, grads):
-        logits, target, kind, shape = self.saved()
-        d_logits = zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
-        if kind is not None and "loss" in grads:
-            d_logits = d_logits + sequence_classification_loss_backward(grads["loss"], logits, target, kind)
+        logits, target, kind = self.saved()
+        d_logits = logits_grad(grads, logits, self.dtype, sequence_classification_loss_backward, target, kind)
         return base_backward(self, grads, pooler_output=self.classifier.backward(d_logits))

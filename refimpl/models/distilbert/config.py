@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Optional, Union
 
 from ...core.config import PretrainedConfig
-from ...core.errors import ConfigError
 from ...nn.activation import ACT2CLS
 
 __all__ = ["DistilBertConfig"]
@@ -42,18 +41,8 @@ class DistilBertConfig(PretrainedConfig):
     tie_word_embeddings: bool = True
 
     def __post_init__(self):
-        for name in ("vocab_size", "max_position_embeddings", "n_layers", "n_heads", "dim", "hidden_dim"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"DistilBertConfig.{name}: expected a positive integer, got {getattr(self, name)}")
-        if self.dim % self.n_heads:
-            raise ConfigError(f"DistilBertConfig.n_heads: must divide dim={self.dim}, got {self.n_heads}")
-        if self.activation not in ACT2CLS:
-            raise ConfigError(f"DistilBertConfig.activation: unknown activation {self.activation!r}; known: "
-                              f"{sorted(ACT2CLS)}")
-        for name in ("dropout", "attention_dropout", "qa_dropout", "seq_classif_dropout"):
-            p = getattr(self, name)
-            if not 0.0 <= p <= 1.0:
-                raise ConfigError(f"DistilBertConfig.{name}: expected a probability in [0, 1], got {p}")
-        if self.pad_token_id is not None and not 0 <= self.pad_token_id < self.vocab_size:
-            raise ConfigError(f"DistilBertConfig.pad_token_id: must lie in [0, vocab_size={self.vocab_size}), "
-                              f"got {self.pad_token_id}")
+        self._check_positive("vocab_size", "max_position_embeddings", "n_layers", "n_heads", "dim", "hidden_dim")
+        self._check_divides("n_heads", "dim")
+        self._check_known(("activation",), ACT2CLS, "activation")
+        self._check_probability("dropout", "attention_dropout", "qa_dropout", "seq_classif_dropout")
+        self._check_index("pad_token_id", "vocab_size")

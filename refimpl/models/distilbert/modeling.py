@@ -16,13 +16,12 @@ Heads (keys and losses as transformers 5.24):
 
 The attention core, padding mask (transformers' sdpa boolean mask; an all-pad sequence gives 0, not
 NaN: PITFALLS 2.1 is gone in transformers 5), input checks, ModelOutput types and losses are shared with BERT
-(refimpl/models/{outputs,inputs,modeling_utils,task_losses}.py, refimpl/nn/attention_heads.py).
+(refimpl/models/{outputs,inputs,modeling_utils,heads,task_losses}.py, refimpl/nn/attention_heads.py).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ...core.errors import ConfigError
 from ...core.model import PreTrainedModel
 from ...core.module import Module
 from ...nn.activation import ReLU, get_activation
@@ -32,12 +31,14 @@ from ...nn.linear import Linear
 from ...nn.normalization import LayerNorm
 from ...nn.attention_heads import AttentionHeads
 from ...nn.layer_stack import LayerStack
+from ..heads import (first_token_backward, logits_grad, qa_head_backward, qa_head_forward,
+                     require_classification_labels, require_qa_labels, sequence_classification_head,
+                     token_head_backward, token_head_forward)
 from ..inputs import check_token_inputs, labels_of, padding_keep_mask, position_ids_for
-from ..modeling_utils import apply_dropout, base_backward, init_weights, require_rng, zeros_if_none
-from ..outputs import (BaseModelOutput, MaskedLMOutput, QuestionAnsweringModelOutput, SequenceClassifierOutput,
-                       TokenClassifierOutput)
-from ..task_losses import (problem_type_of, qa_head_backward, qa_head_forward, sequence_classification_loss,
-                           sequence_classification_loss_backward, token_cross_entropy, token_cross_entropy_backward)
+from ..modeling_utils import (apply_dropout, base_backward, init_weights, output_flags, require_rng,
+                              word_embeddings_backward, zeros_if_none)
+from ..outputs import BaseModelOutput, MaskedLMOutput, SequenceClassifierOutput, TokenClassifierOutput
+from ..task_losses import sequence_classification_loss_backward
 from .config import DistilBertConfig
 
 __all__ = ["DistilBertModel", "DistilBertPreTrainedModel", "DistilBertForMaskedLM",
@@ -79,10 +80,7 @@ class Embeddings(Module):
         (from_ids,) = self.saved()
         dx = self.LayerNorm.backward(self.dropout.backward(dy))   # d(word + position)
         self.position_embeddings.backward(dx)
-        if from_ids:
-            self.word_embeddings.backward(dx)
-            return None
-        return dx                                                 # dL/d inputs_embeds
+        return word_embeddings_backward(self.word_embeddings, dx, from_ids)   # dL/d inputs_embeds, or None
 
 
 class DistilBertSelfAttention(Module):
@@ -193,8 +191,7 @@ class DistilBertModel(DistilBertPreTrainedModel):
         position_ids = position_ids_for(position_ids, shape, cfg.max_position_embeddings, name)
         keep = padding_keep_mask(attention_mask, shape)                                      # (B, 1, 1, L)
         require_rng(self, rng)
-        output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
+        output_attentions, output_hidden_states = output_flags(cfg, output_attentions, output_hidden_states)
 
         h = self.embeddings(input_ids, inputs_embeds, position_ids, rng)                      # (B, L, dim)
         h, hidden_states, attentions = self.transformer(h, keep, output_hidden_states, output_attentions, rng)
@@ -229,22 +226,13 @@ class DistilBertForMaskedLM(DistilBertPreTrainedModel):
         out = self._base(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
                          position_ids=position_ids, output_attentions=output_attentions,
                          output_hidden_states=output_hidden_states, rng=rng)
-        b, n, _ = out.last_hidden_state.shape
-        if labels is not None:
-            labels = labels_of(labels, "labels", (b, n), high=self.config.vocab_size)
+        labels = labels_of(labels, "labels", out.last_hidden_state.shape[:2], high=self.config.vocab_size)
         x = self.vocab_layer_norm(self.activation(self.vocab_transform(out.last_hidden_state)))   # (B, L, dim)
         logits = self.vocab_projector(x)                                                          # (B, L, V)
-        loss = None
-        if labels is not None:
-            loss = np.asarray(token_cross_entropy(logits, labels), self.dtype)
-        self.save_for_backward(logits, labels)
-        return MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+        return token_head_forward(self, out, logits, labels, MaskedLMOutput)
 
     def _backward(self, grads):
-        logits, labels = self.saved()
-        d_logits = zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
-        if labels is not None and "loss" in grads:
-            d_logits = d_logits + token_cross_entropy_backward(grads["loss"], logits, labels)
+        d_logits = token_head_backward(self, grads)                                      # (B, L, V)
         dx = self.vocab_projector.backward(d_logits)                                      # (B, L, dim)
         dh = self.vocab_transform.backward(self.activation.backward(self.vocab_layer_norm.backward(dx)))
         return base_backward(self, grads, last_hidden_state=dh)
@@ -255,8 +243,7 @@ class DistilBertForSequenceClassification(DistilBertPreTrainedModel):
 
     def __init__(self, config: DistilBertConfig, dtype=np.float64):
         super().__init__(config, dtype)
-        if config.num_labels < 1:
-            raise ConfigError(f"num_labels: sequence classification needs at least 1 label, got {config.num_labels}")
+        require_classification_labels(config)
         self.distilbert = DistilBertModel(config, self._dtype)
         self.pre_classifier = Linear(config.dim, config.dim, dtype=self._dtype)
         self.classifier = Linear(config.dim, config.num_labels, dtype=self._dtype)
@@ -272,23 +259,17 @@ class DistilBertForSequenceClassification(DistilBertPreTrainedModel):
                          output_hidden_states=output_hidden_states, rng=rng)
         pooled = self.relu(self.pre_classifier(out.last_hidden_state[:, 0]))                # (B, dim)
         logits = self.classifier(apply_dropout(self.dropout, pooled, rng))                  # (B, C)
-        loss, target, kind = None, None, None
-        if labels is not None:
-            kind = problem_type_of(self.config, labels)
-            loss, target = sequence_classification_loss(logits, labels, kind)
-            loss = np.asarray(loss, self.dtype)
+        loss, target, kind = sequence_classification_head(logits, labels, self.config, self.dtype)
         self.save_for_backward(logits, target, kind, out.last_hidden_state.shape)
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
                                         attentions=out.attentions)
 
     def _backward(self, grads):
         logits, target, kind, shape = self.saved()
-        d_logits = zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
-        if kind is not None and "loss" in grads:
-            d_logits = d_logits + sequence_classification_loss_backward(grads["loss"], logits, target, kind)
+        d_logits = logits_grad(grads, logits, self.dtype, sequence_classification_loss_backward, target, kind)
         d_pooled = self.dropout.backward(self.classifier.backward(d_logits))
-        dh = np.zeros(shape, self.dtype)
-        dh[:, 0] = self.pre_classifier.backward(self.relu.backward(d_pooled))              # only h[:, 0] was read
+        d_first = self.pre_classifier.backward(self.relu.backward(d_pooled))                # (B, dim)
+        dh = first_token_backward(d_first, shape, self.dtype)                               # only h[:, 0] was read
         return base_backward(self, grads, last_hidden_state=dh)
 
 
@@ -308,22 +289,12 @@ class DistilBertForTokenClassification(DistilBertPreTrainedModel):
         out = self._base(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
                          position_ids=position_ids, output_attentions=output_attentions,
                          output_hidden_states=output_hidden_states, rng=rng)
-        b, n, _ = out.last_hidden_state.shape
-        if labels is not None:
-            labels = labels_of(labels, "labels", (b, n), high=self.config.num_labels)
+        labels = labels_of(labels, "labels", out.last_hidden_state.shape[:2], high=self.config.num_labels)
         logits = self.classifier(apply_dropout(self.dropout, out.last_hidden_state, rng))   # (B, L, C)
-        loss = None
-        if labels is not None:
-            loss = np.asarray(token_cross_entropy(logits, labels), self.dtype)
-        self.save_for_backward(logits, labels)
-        return TokenClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
-                                     attentions=out.attentions)
+        return token_head_forward(self, out, logits, labels, TokenClassifierOutput)
 
     def _backward(self, grads):
-        logits, labels = self.saved()
-        d_logits = zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
-        if labels is not None and "loss" in grads:
-            d_logits = d_logits + token_cross_entropy_backward(grads["loss"], logits, labels)
+        d_logits = token_head_backward(self, grads)                                      # (B, L, C)
         dh = self.dropout.backward(self.classifier.backward(d_logits))
         return base_backward(self, grads, last_hidden_state=dh)
 
@@ -333,9 +304,7 @@ class DistilBertForQuestionAnswering(DistilBertPreTrainedModel):
 
     def __init__(self, config: DistilBertConfig, dtype=np.float64):
         super().__init__(config, dtype)
-        if config.num_labels != 2:
-            raise ConfigError(f"num_labels: question answering splits qa_outputs into start/end logits, so it "
-                              f"must be 2, got {config.num_labels}")
+        require_qa_labels(config)
         self.distilbert = DistilBertModel(config, self._dtype)
         self.qa_outputs = Linear(config.dim, config.num_labels, dtype=self._dtype)
         self.dropout = Dropout(config.qa_dropout)
@@ -348,12 +317,9 @@ class DistilBertForQuestionAnswering(DistilBertPreTrainedModel):
                          position_ids=position_ids, output_attentions=output_attentions,
                          output_hidden_states=output_hidden_states, rng=rng)
         logits = self.qa_outputs(apply_dropout(self.dropout, out.last_hidden_state, rng))   # (B, L, 2)
-        start_logits, end_logits, loss, targets = qa_head_forward(logits, start_positions, end_positions, self.dtype)
-        self.save_for_backward(start_logits, end_logits, targets)
-        return QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
-                                            hidden_states=out.hidden_states, attentions=out.attentions)
+        return qa_head_forward(self, out, logits, start_positions, end_positions)
 
     def _backward(self, grads):
-        d_logits = qa_head_backward(grads, *self.saved(), self.dtype)
+        d_logits = qa_head_backward(self, grads)
         dh = self.dropout.backward(self.qa_outputs.backward(d_logits))
         return base_backward(self, grads, last_hidden_state=dh)

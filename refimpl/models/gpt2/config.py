@@ -63,23 +63,13 @@ class GPT2Config(PretrainedConfig):
         return self.n_inner if self.n_inner is not None else 4 * self.n_embd
 
     def __post_init__(self):
-        for name in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"GPT2Config.{name}: expected a positive integer, got {getattr(self, name)}")
+        self._check_positive("vocab_size", "n_positions", "n_embd", "n_layer", "n_head")
         if self.n_inner is not None and self.n_inner < 1:
             raise ConfigError(f"GPT2Config.n_inner: expected None or a positive integer, got {self.n_inner}")
-        if self.n_embd % self.n_head:
-            raise ConfigError(f"GPT2Config.n_head: must divide n_embd={self.n_embd}, got {self.n_head}")
-        if self.activation_function not in ACT2CLS:
-            raise ConfigError(f"GPT2Config.activation_function: unknown activation {self.activation_function!r}; "
-                              f"known: {sorted(ACT2CLS)}")
-        for name in ("resid_pdrop", "embd_pdrop", "attn_pdrop", "summary_first_dropout"):
-            p = getattr(self, name)
-            if not 0.0 <= p <= 1.0:
-                raise ConfigError(f"GPT2Config.{name}: expected a probability in [0, 1], got {p}")
-        if self.layer_norm_epsilon < 0:
-            raise ConfigError(f"GPT2Config.layer_norm_epsilon: expected a non-negative float, "
-                              f"got {self.layer_norm_epsilon}")
+        self._check_divides("n_head", "n_embd")
+        self._check_known(("activation_function",), ACT2CLS, "activation")
+        self._check_probability("resid_pdrop", "embd_pdrop", "attn_pdrop", "summary_first_dropout")
+        self._check_non_negative("layer_norm_epsilon")
         if self.add_cross_attention:
             raise ConfigError("GPT2Config.add_cross_attention: GPT-2 with cross-attention (as a decoder of an "
                               "encoder-decoder model) is not implemented; it must be False")

@@ -64,7 +64,7 @@ from ...core.grad_mode import is_grad_enabled
 from ...core.kernel_dispatch import dispatch
 from ...core.model import PreTrainedModel
 from ...core.module import Module, ModuleList
-from ...core.validation import check_float, check_int_array
+from ...core.validation import check_float
 from ...functional.attention import attention_dropout_mask, attention_probabilities
 from ...nn.activation import get_activation
 from ...nn.attention_heads import AttentionHeads
@@ -74,13 +74,15 @@ from ...nn.embedding import Embedding
 from ...nn.init import normal
 from ...nn.linear import Linear
 from ...nn.normalization import LayerNorm
-from ..inputs import check_token_inputs, labels_of, padding_keep_mask, position_ids_for
 from ...generation.utils import GenerationMixin
-from ..modeling_utils import apply_dropout, base_backward, init_weights, require_rng, zeros_if_none
+from ..heads import (head_loss, logits_grad, qa_head_backward, qa_head_forward, require_classification_labels,
+                     sequence_classification_head, token_head_backward, token_head_forward)
+from ..inputs import check_token_inputs, check_token_type_ids, labels_of, padding_keep_mask, position_ids_for
+from ..modeling_utils import (apply_dropout, base_backward, init_weights, output_flags, require_rng,
+                              word_embeddings_backward, zeros_if_none)
 from ..outputs import (BaseModelOutputWithPastAndCrossAttentions, CausalLMOutputWithCrossAttentions,
-                       QuestionAnsweringModelOutput, SequenceClassifierOutputWithPast, TokenClassifierOutput)
-from ..task_losses import (problem_type_of, qa_head_backward, qa_head_forward, sequence_classification_loss,
-                           sequence_classification_loss_backward, token_cross_entropy, token_cross_entropy_backward)
+                       SequenceClassifierOutputWithPast, TokenClassifierOutput)
+from ..task_losses import causal_lm_loss, causal_lm_loss_backward, sequence_classification_loss_backward
 from .config import GPT2Config
 
 __all__ = ["GPT2Model", "GPT2PreTrainedModel", "GPT2LMHeadModel", "GPT2ForSequenceClassification",
@@ -88,24 +90,7 @@ __all__ = ["GPT2Model", "GPT2PreTrainedModel", "GPT2LMHeadModel", "GPT2ForSequen
            "last_non_pad_index"]
 
 
-# ============================================================================================ losses
-def _shifted_labels(labels: np.ndarray) -> np.ndarray:
-    """labels[:, t+1] at position t, -100 at the last position: (B, L)."""
-    pad = np.full(labels.shape[:-1] + (1,), -100, dtype=labels.dtype)
-    return np.concatenate([labels[..., 1:], pad], axis=-1)
-
-
-def causal_lm_loss(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Mean CE of logits (B, L, V) at t against labels at t+1, over the labels != -100 (transformers'
-    ForCausalLMLoss without num_items_in_batch). NaN when no label counts, as in torch."""
-    return token_cross_entropy(logits, _shifted_labels(labels))
-
-
-def causal_lm_loss_backward(g, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """d causal_lm_loss / d logits (B, L, V), scaled by the upstream gradient g; the last position gets 0."""
-    return token_cross_entropy_backward(g, logits, _shifted_labels(labels))
-
-
+# ============================================================================================ helpers
 def last_non_pad_index(input_ids: Optional[np.ndarray], batch: int, seq_len: int,
                        pad_token_id: Optional[int]) -> np.ndarray:
     """Per row the position GPT2ForSequenceClassification reads, as transformers 5.24 finds it: the
@@ -345,16 +330,11 @@ class GPT2Model(GPT2PreTrainedModel):
         name = "input_ids" if input_ids is not None else "inputs_embeds"
         past, l_past = self._check_past(past_key_values, cache, b)
         position_ids = self._positions(position_ids, shape, l_past, name)                    # (B, L)
-        if token_type_ids is not None:
-            check_int_array(token_type_ids, "token_type_ids", low=0, high=cfg.vocab_size)
-            if token_type_ids.shape != tuple(shape):
-                raise ShapeError(f"token_type_ids: expected shape {tuple(shape)} like {name}, "
-                                 f"got {token_type_ids.shape}")
+        check_token_type_ids(token_type_ids, shape, cfg.vocab_size, name)              # embedded by wte
         keep = self._keep_mask(attention_mask, b, l_past, n)                                 # (B, 1, 1, Lk)
         require_rng(self, rng)
         use_cache = cfg.use_cache if use_cache is None else use_cache
-        output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
+        output_attentions, output_hidden_states = output_flags(cfg, output_attentions, output_hidden_states)
 
         x = self.wte(input_ids) if inputs_embeds is None else inputs_embeds                  # (B, L, E)
         x = x + self.wpe(position_ids)
@@ -394,10 +374,8 @@ class GPT2Model(GPT2PreTrainedModel):
         if with_types:
             self.wte.backward(dx)                                    # token types read the word table too
         self.wpe.backward(dx)
-        if from_ids:
-            self.wte.backward(dx)
-            return {}
-        return {"inputs_embeds": dx}
+        d_embeds = word_embeddings_backward(self.wte, dx, from_ids)
+        return {} if d_embeds is None else {"inputs_embeds": d_embeds}
 
 
 # ---------------------------------------------------------------------------------------------- LM head
@@ -428,11 +406,10 @@ class GPT2LMHeadModel(GPT2PreTrainedModel, GenerationMixin):
         shape = check_token_inputs(input_ids, inputs_embeds, vocab_size=self.config.vocab_size,
                                    hidden_size=self.config.n_embd, dtype=self.dtype)
         keep_n = shape[1] if logits_to_keep == 0 else min(int(logits_to_keep), shape[1])
-        if labels is not None:                               # checked before anything is saved
-            labels = labels_of(labels, "labels", tuple(shape), high=self.config.vocab_size)
-            if keep_n != shape[1]:
-                raise ConfigError(f"logits_to_keep={logits_to_keep}: the loss needs the logits of every position; "
-                                  f"use logits_to_keep=0 with labels")
+        labels = labels_of(labels, "labels", shape, high=self.config.vocab_size)   # checked before anything is saved
+        if labels is not None and keep_n != shape[1]:
+            raise ConfigError(f"logits_to_keep={logits_to_keep}: the loss needs the logits of every position; "
+                              f"use logits_to_keep=0 with labels")
         require_rng(self, rng)
         out = self._base(input_ids=input_ids, past_key_values=past_key_values, attention_mask=attention_mask,
                          token_type_ids=token_type_ids, position_ids=position_ids, inputs_embeds=inputs_embeds,
@@ -440,7 +417,7 @@ class GPT2LMHeadModel(GPT2PreTrainedModel, GenerationMixin):
                          output_hidden_states=output_hidden_states, rng=rng, cache=cache)
         h = out.last_hidden_state
         logits = self.lm_head(h[:, h.shape[1] - keep_n:])                                    # (B, k, V)
-        loss = None if labels is None else np.asarray(causal_lm_loss(logits, labels), self.dtype)
+        loss = head_loss(causal_lm_loss, logits, labels, dtype=self.dtype)
         self.save_for_backward(logits, labels, h.shape)
         return CausalLMOutputWithCrossAttentions(loss=loss, logits=logits, past_key_values=out.past_key_values,
                                                  hidden_states=out.hidden_states, attentions=out.attentions)
@@ -448,9 +425,7 @@ class GPT2LMHeadModel(GPT2PreTrainedModel, GenerationMixin):
     def _backward(self, grads):
         _refuse_cache_gradient(grads)
         logits, labels, shape = self.saved()
-        d_logits = zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
-        if labels is not None and "loss" in grads:
-            d_logits = d_logits + causal_lm_loss_backward(grads["loss"], logits, labels)   # d mean CE(shifted)
+        d_logits = logits_grad(grads, logits, self.dtype, causal_lm_loss_backward, labels)   # d mean CE(shifted)
         dh = np.zeros(shape, self.dtype)
         dh[:, shape[1] - logits.shape[1]:] = self.lm_head.backward(d_logits)             # only kept positions
         return base_backward(self, grads, last_hidden_state=dh)
@@ -467,8 +442,7 @@ class GPT2ForSequenceClassification(GPT2PreTrainedModel):
 
     def __init__(self, config: GPT2Config, dtype=np.float64):
         super().__init__(config, dtype)
-        if config.num_labels < 1:
-            raise ConfigError(f"num_labels: sequence classification needs at least 1 label, got {config.num_labels}")
+        require_classification_labels(config)
         self.transformer = GPT2Model(config, self._dtype)
         self.score = Linear(config.n_embd, config.num_labels, bias=False, dtype=self._dtype)
         self.post_init()
@@ -489,11 +463,7 @@ class GPT2ForSequenceClassification(GPT2PreTrainedModel):
         logits_all = self.score(out.last_hidden_state)                                       # (B, L, C)
         idx = last_non_pad_index(input_ids if inputs_embeds is None else None, b, n, self.config.pad_token_id)
         logits = logits_all[np.arange(b), idx]                                               # (B, C)
-        loss, target, kind = None, None, None
-        if labels is not None:
-            kind = problem_type_of(self.config, labels)
-            loss, target = sequence_classification_loss(logits, labels, kind)
-            loss = np.asarray(loss, self.dtype)
+        loss, target, kind = sequence_classification_head(logits, labels, self.config, self.dtype)
         self.save_for_backward(logits, target, kind, idx, logits_all.shape)
         return SequenceClassifierOutputWithPast(loss=loss, logits=logits, past_key_values=out.past_key_values,
                                                 hidden_states=out.hidden_states, attentions=out.attentions)
@@ -501,9 +471,7 @@ class GPT2ForSequenceClassification(GPT2PreTrainedModel):
     def _backward(self, grads):
         _refuse_cache_gradient(grads)
         logits, target, kind, idx, all_shape = self.saved()
-        d_logits = zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
-        if kind is not None and "loss" in grads:
-            d_logits = d_logits + sequence_classification_loss_backward(grads["loss"], logits, target, kind)
+        d_logits = logits_grad(grads, logits, self.dtype, sequence_classification_loss_backward, target, kind)
         d_all = np.zeros(all_shape, self.dtype)
         d_all[np.arange(all_shape[0]), idx] = d_logits               # only the read position gets a gradient
         return base_backward(self, grads, last_hidden_state=self.score.backward(d_all))
@@ -533,24 +501,17 @@ class GPT2ForTokenClassification(GPT2PreTrainedModel):
                 output_hidden_states=None, rng=None, cache=None):
         shape = check_token_inputs(input_ids, inputs_embeds, vocab_size=self.config.vocab_size,
                                    hidden_size=self.config.n_embd, dtype=self.dtype)
-        if labels is not None:
-            labels = labels_of(labels, "labels", tuple(shape), high=self.config.num_labels)
+        labels = labels_of(labels, "labels", shape, high=self.config.num_labels)
         require_rng(self, rng)
         out = self._base(input_ids=input_ids, past_key_values=past_key_values, attention_mask=attention_mask,
                          token_type_ids=token_type_ids, position_ids=position_ids, inputs_embeds=inputs_embeds,
                          use_cache=use_cache, output_attentions=output_attentions,
                          output_hidden_states=output_hidden_states, rng=rng, cache=cache)
         logits = self.classifier(apply_dropout(self.dropout, out.last_hidden_state, rng))   # (B, L, C)
-        loss = None if labels is None else np.asarray(token_cross_entropy(logits, labels), self.dtype)
-        self.save_for_backward(logits, labels)
-        return TokenClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
-                                     attentions=out.attentions)
+        return token_head_forward(self, out, logits, labels, TokenClassifierOutput)
 
     def _backward(self, grads):
-        logits, labels = self.saved()
-        d_logits = zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
-        if labels is not None and "loss" in grads:
-            d_logits = d_logits + token_cross_entropy_backward(grads["loss"], logits, labels)
+        d_logits = token_head_backward(self, grads)                                      # (B, L, C)
         dh = self.dropout.backward(self.classifier.backward(d_logits))
         return base_backward(self, grads, last_hidden_state=dh)
 
@@ -573,12 +534,9 @@ class GPT2ForQuestionAnswering(GPT2PreTrainedModel):
                          token_type_ids=token_type_ids, position_ids=position_ids, inputs_embeds=inputs_embeds,
                          use_cache=False, output_attentions=output_attentions,
                          output_hidden_states=output_hidden_states, rng=rng)
-        start_logits, end_logits, loss, targets = qa_head_forward(self.qa_outputs(out.last_hidden_state),
-                                                                  start_positions, end_positions, self.dtype)
-        self.save_for_backward(start_logits, end_logits, targets)
-        return QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
-                                            hidden_states=out.hidden_states, attentions=out.attentions)
+        logits = self.qa_outputs(out.last_hidden_state)                                      # (B, L, 2)
+        return qa_head_forward(self, out, logits, start_positions, end_positions)
 
     def _backward(self, grads):
-        d_logits = qa_head_backward(grads, *self.saved(), self.dtype)
+        d_logits = qa_head_backward(self, grads)
         return base_backward(self, grads, last_hidden_state=self.qa_outputs.backward(d_logits))

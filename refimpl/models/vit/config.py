@@ -47,26 +47,16 @@ class ViTConfig(PretrainedConfig):
     pooler_act: str = "tanh"
 
     def __post_init__(self):
-        for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "num_channels"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"ViTConfig.{name}: expected a positive integer, got {getattr(self, name)}")
-        if self.hidden_size % self.num_attention_heads:
-            raise ConfigError(f"ViTConfig.num_attention_heads: must divide hidden_size={self.hidden_size}, "
-                              f"got {self.num_attention_heads}")
+        self._check_positive("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                             "num_channels")
+        self._check_divides("num_attention_heads", "hidden_size")
         image = as_pair(self.image_size, "ViTConfig.image_size")
         patch = as_pair(self.patch_size, "ViTConfig.patch_size")
         if image[0] < patch[0] or image[1] < patch[1]:
             raise ConfigError(f"ViTConfig.image_size: {image} is smaller than one patch (patch_size {patch})")
-        for name in ("hidden_act", "pooler_act"):
-            if getattr(self, name) not in ACT2CLS:
-                raise ConfigError(f"ViTConfig.{name}: unknown activation {getattr(self, name)!r}; known: "
-                                  f"{sorted(ACT2CLS)}")
-        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
-            p = getattr(self, name)
-            if not 0.0 <= p <= 1.0:
-                raise ConfigError(f"ViTConfig.{name}: expected a probability in [0, 1], got {p}")
-        if self.layer_norm_eps < 0:
-            raise ConfigError(f"ViTConfig.layer_norm_eps: expected a non-negative float, got {self.layer_norm_eps}")
+        self._check_known(("hidden_act", "pooler_act"), ACT2CLS, "activation")
+        self._check_probability("hidden_dropout_prob", "attention_probs_dropout_prob")
+        self._check_non_negative("layer_norm_eps")
         if not self.pooler_output_size:                 # transformers: None (or 0) -> hidden_size
             self.pooler_output_size = self.hidden_size
         elif self.pooler_output_size < 1:

@@ -44,7 +44,6 @@ from ...core.errors import ConfigError, DTypeError, ShapeError
 from ...core.model import PreTrainedModel
 from ...core.module import Module
 from ...core.parameter import Parameter
-from ...core.validation import check_float
 from ...functional.interpolate import interpolate, interpolate_backward
 from ...nn.activation import get_activation
 from ...nn.attention_heads import AttentionHeads
@@ -55,36 +54,15 @@ from ...nn.layer_stack import LayerStack
 from ...nn.linear import Identity, Linear
 from ...nn.normalization import LayerNorm
 from ..bert.modeling import BertIntermediate
-from ..inputs import padding_keep_mask
-from ..modeling_utils import apply_dropout, base_backward, init_weights, require_rng, zeros_if_none
+from ..heads import FirstTokenPooler, first_token_backward, logits_grad, sequence_classification_head
+from ..inputs import check_pixel_values, padding_keep_mask
+from ..modeling_utils import apply_dropout, base_backward, init_weights, output_flags, require_rng, zeros_if_none
 from ..outputs import BaseModelOutputWithPooling, ImageClassifierOutput
-from ..task_losses import problem_type_of, sequence_classification_loss, sequence_classification_loss_backward
+from ..task_losses import sequence_classification_loss_backward
 from .config import ViTConfig
 
 __all__ = ["ViTModel", "ViTPreTrainedModel", "ViTForImageClassification", "BaseModelOutputWithPooling",
-           "ImageClassifierOutput", "check_pixel_values"]
-
-
-def check_pixel_values(pixel_values, num_channels: int, dtype, min_hw=(1, 1)) -> tuple:
-    """pixel_values: a (B, num_channels, H, W) array of the model dtype with H, W >= min_hw; returns (B, C, H, W)."""
-    if pixel_values is None:
-        raise ConfigError("pixel_values: required (a (batch, channels, height, width) float array)")
-    if not isinstance(pixel_values, np.ndarray):
-        raise DTypeError(f"pixel_values: expected a numpy.ndarray, got {type(pixel_values).__name__}")
-    check_float(pixel_values, "pixel_values", dtype=dtype)
-    if pixel_values.ndim != 4:
-        raise ShapeError(f"pixel_values: expected 4 dimensions (batch, channels, height, width), got shape "
-                         f"{pixel_values.shape}")
-    b, c, h, w = pixel_values.shape
-    if c != num_channels:
-        raise ShapeError(f"pixel_values: expected {num_channels} channels (axis 1, config.num_channels), got "
-                         f"{c} in shape {pixel_values.shape}")
-    if b < 1:
-        raise ShapeError(f"pixel_values: empty batch, shape {pixel_values.shape}")
-    if h < min_hw[0] or w < min_hw[1]:
-        raise ShapeError(f"pixel_values: image {h}x{w} is smaller than one patch ({min_hw[0]}x{min_hw[1]}), "
-                         f"shape {pixel_values.shape}")
-    return b, c, h, w
+           "ImageClassifierOutput"]
 
 
 # ============================================================================================ embeddings
@@ -278,23 +256,13 @@ class ViTEncoder(LayerStack):
         super().__init__([ViTLayer(config, dtype) for _ in range(config.num_hidden_layers)])
 
 
-class ViTPooler(Module):
+class ViTPooler(FirstTokenPooler):
     """act(dense(h[:, 0])) with act = config.pooler_act: (B, L, E) -> (B, pooler_output_size)."""
 
     def __init__(self, config: ViTConfig, dtype):
         super().__init__()
         self.dense = Linear(config.hidden_size, config.pooler_output_size, dtype=dtype)
         self.activation = get_activation(config.pooler_act)
-
-    def forward(self, h):
-        self.save_for_backward(h.shape)
-        return self.activation(self.dense(h[:, 0]))                          # (B, P)
-
-    def backward(self, dy):
-        (shape,) = self.saved()
-        dh = np.zeros(shape, dy.dtype)
-        dh[:, 0] = self.dense.backward(self.activation.backward(dy))         # only the [CLS] token was read
-        return dh
 
 
 # ============================================================================================ models
@@ -374,8 +342,7 @@ class ViTModel(ViTPreTrainedModel):
         b, seq = self._check_inputs(pixel_values, bool_masked_pos, interpolate_pos_encoding)
         keep = padding_keep_mask(attention_mask, (b, seq))                              # (B, 1, 1, N + 1)
         require_rng(self, rng)
-        output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
+        output_attentions, output_hidden_states = output_flags(cfg, output_attentions, output_hidden_states)
 
         h = self.embeddings(pixel_values, bool_masked_pos, interpolate_pos_encoding, rng)   # (B, N + 1, E)
         h, hidden_states, attentions = self.encoder(h, keep, output_hidden_states, output_attentions, rng)
@@ -421,22 +388,13 @@ class ViTForImageClassification(ViTPreTrainedModel):
                        output_hidden_states=output_hidden_states, rng=rng)
         h = out.last_hidden_state
         logits = self.classifier(np.ascontiguousarray(h[:, 0]))                        # (B, C)
-        loss, target, kind = None, None, None
-        if labels is not None:
-            if self.config.num_labels < 1:
-                raise ConfigError("labels: a loss needs num_labels >= 1; this classifier is the identity")
-            kind = problem_type_of(self.config, labels)
-            loss, target = sequence_classification_loss(logits, labels, kind)
-            loss = np.asarray(loss, self.dtype)
+        loss, target, kind = sequence_classification_head(logits, labels, self.config, self.dtype)
         self.save_for_backward(logits, target, kind, h.shape)
         return ImageClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
                                      attentions=out.attentions)
 
     def _backward(self, grads):
         logits, target, kind, shape = self.saved()
-        d_logits = zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
-        if kind is not None and "loss" in grads:
-            d_logits = d_logits + sequence_classification_loss_backward(grads["loss"], logits, target, kind)
-        dh = np.zeros(shape, self.dtype)
-        dh[:, 0] = self.classifier.backward(d_logits)                                  # only [CLS] was read
+        d_logits = logits_grad(grads, logits, self.dtype, sequence_classification_loss_backward, target, kind)
+        dh = first_token_backward(self.classifier.backward(d_logits), shape, self.dtype)   # only [CLS] was read
         return base_backward(self, grads, last_hidden_state=dh)

@@ -91,12 +91,10 @@ class Wav2Vec2Config(PretrainedConfig):
         self.num_feat_extract_layers = len(self.conv_dim)
         if self.output_hidden_size is None:
             self.output_hidden_size = self.hidden_size
-        for key in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-                    "num_conv_pos_embeddings", "num_conv_pos_embedding_groups", "mask_time_length",
-                    "mask_feature_length", "num_codevectors_per_group", "num_codevector_groups", "codevector_dim",
-                    "proj_codevector_dim", "classifier_proj_size", "num_negatives"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"{name}.{key}: expected a positive integer, got {getattr(self, key)}")
+        self._check_positive("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                             "num_conv_pos_embeddings", "num_conv_pos_embedding_groups", "mask_time_length",
+                             "mask_feature_length", "num_codevectors_per_group", "num_codevector_groups",
+                             "codevector_dim", "proj_codevector_dim", "classifier_proj_size", "num_negatives")
         n = len(self.conv_dim)
         if n < 1 or len(self.conv_stride) != n or len(self.conv_kernel) != n:
             raise ConfigError(f"{name}.conv_dim / conv_stride / conv_kernel: expected three lists of the same "
@@ -108,26 +106,14 @@ class Wav2Vec2Config(PretrainedConfig):
                 raise ConfigError(f"{name}.{key}: expected positive integers, got {vals}")
         if self.feat_extract_norm not in ("group", "layer"):
             raise ConfigError(f"{name}.feat_extract_norm: expected 'group' or 'layer', got {self.feat_extract_norm!r}")
-        for key in ("hidden_act", "feat_extract_activation"):
-            if getattr(self, key) not in ACT2CLS:
-                raise ConfigError(f"{name}.{key}: unknown activation {getattr(self, key)!r}; known: {sorted(ACT2CLS)}")
-        if self.hidden_size % self.num_attention_heads:
-            raise ConfigError(f"{name}.num_attention_heads: must divide hidden_size={self.hidden_size}, "
-                              f"got {self.num_attention_heads}")
-        if self.hidden_size % self.num_conv_pos_embedding_groups:
-            raise ConfigError(f"{name}.num_conv_pos_embedding_groups: must divide hidden_size={self.hidden_size}, "
-                              f"got {self.num_conv_pos_embedding_groups}")
-        if self.codevector_dim % self.num_codevector_groups:
-            raise ConfigError(f"{name}.num_codevector_groups: must divide codevector_dim={self.codevector_dim}, "
-                              f"got {self.num_codevector_groups}")
-        for key in ("hidden_dropout", "activation_dropout", "attention_dropout", "feat_proj_dropout",
-                    "feat_quantizer_dropout", "final_dropout", "layerdrop", "mask_time_prob", "mask_feature_prob"):
-            p = getattr(self, key)
-            if not 0.0 <= p <= 1.0:
-                raise ConfigError(f"{name}.{key}: expected a probability in [0, 1], got {p}")
-        for key in ("mask_time_min_masks", "mask_feature_min_masks"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"{name}.{key}: expected a non-negative integer, got {getattr(self, key)}")
+        self._check_known(("hidden_act", "feat_extract_activation"), ACT2CLS, "activation")
+        self._check_divides("num_attention_heads", "hidden_size")
+        self._check_divides("num_conv_pos_embedding_groups", "hidden_size")
+        self._check_divides("num_codevector_groups", "codevector_dim")
+        self._check_probability("hidden_dropout", "activation_dropout", "attention_dropout", "feat_proj_dropout",
+                                "feat_quantizer_dropout", "final_dropout", "layerdrop", "mask_time_prob",
+                                "mask_feature_prob")
+        self._check_non_negative("mask_time_min_masks", "mask_feature_min_masks")
         if self.contrastive_logits_temperature <= 0:
             raise ConfigError(f"{name}.contrastive_logits_temperature: expected a positive float, "
                               f"got {self.contrastive_logits_temperature}")
@@ -140,8 +126,7 @@ class Wav2Vec2Config(PretrainedConfig):
             raise ConfigError(f"{name}.add_adapter: the convolutional adapter stack is not implemented in refimpl")
         if self.adapter_attn_dim is not None:
             raise ConfigError(f"{name}.adapter_attn_dim: attention adapters are not implemented in refimpl")
-        if self.layer_norm_eps < 0:
-            raise ConfigError(f"{name}.layer_norm_eps: expected a non-negative float, got {self.layer_norm_eps}")
+        self._check_non_negative("layer_norm_eps")
 
     @property
     def inputs_to_logits_ratio(self) -> int:

@@ -48,7 +48,8 @@ from ...nn.init import normal, uniform_fan_in
 from ...nn.linear import Linear
 from ...nn.weight_norm import WEIGHT_NORM_LEGACY_KEYS
 from ...nn.conv import Conv1d
-from ..modeling_utils import apply_dropout, base_backward, init_weights, require_rng, zeros_if_none
+from ..heads import head_loss, logits_grad, require_classification_labels
+from ..modeling_utils import apply_dropout, base_backward, init_weights, output_flags, require_rng, zeros_if_none
 from ..outputs import CausalLMOutput, SequenceClassifierOutput, Wav2Vec2BaseModelOutput
 from .config import Wav2Vec2Config
 from .contrastive import contrastive_logits, contrastive_loss, contrastive_loss_backward, diversity_loss
@@ -250,8 +251,7 @@ class Wav2Vec2Model(Wav2Vec2PreTrainedModel):
                 raise ConfigError("mask_time_indices: this model has no masked_spec_embed (config.mask_time_prob "
                                   "and mask_feature_prob are both 0), so it cannot mask frames")
         _needs_rng(self, rng, self._random_parts(mask_time_indices))
-        output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
+        output_attentions, output_hidden_states = output_flags(cfg, output_attentions, output_hidden_states)
 
         features = self.feature_extractor(input_values).transpose(0, 2, 1)            # (B, T, C)
         h, extract = self.feature_projection(features, rng)                           # (B, T, E), (B, T, C)
@@ -387,8 +387,7 @@ class Wav2Vec2ForSequenceClassification(Wav2Vec2PreTrainedModel):
 
     def __init__(self, config: Wav2Vec2Config, dtype=np.float64):
         super().__init__(config, dtype)
-        if config.num_labels < 1:
-            raise ConfigError(f"num_labels: sequence classification needs at least 1 label, got {config.num_labels}")
+        require_classification_labels(config)
         self.wav2vec2 = Wav2Vec2Model(config, self._dtype)
         n = config.num_hidden_layers + 1
         if config.use_weighted_layer_sum:
@@ -434,7 +433,7 @@ class Wav2Vec2ForSequenceClassification(Wav2Vec2PreTrainedModel):
             count = frames.sum(axis=1, keepdims=True).astype(self.dtype)             # (B, 1)
             pooled = np.where(frames[:, :, None], p, 0).sum(axis=1) / count           # mean over valid frames
         logits = self.classifier(pooled)                                              # (B, C)
-        loss = None if labels is None else np.asarray(cross_entropy(logits, labels), self.dtype)
+        loss = head_loss(cross_entropy, logits, labels, dtype=self.dtype)
         self.save_for_backward(logits, labels, frames, count, stack, w, out.last_hidden_state.shape, want_hidden)
         return SequenceClassifierOutput(loss=loss, logits=logits,
                                         hidden_states=out.hidden_states if want_hidden else None,
@@ -442,9 +441,7 @@ class Wav2Vec2ForSequenceClassification(Wav2Vec2PreTrainedModel):
 
     def _backward(self, grads):
         logits, labels, frames, count, stack, w, shape, want_hidden = self.saved()
-        d_logits = zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
-        if labels is not None and "loss" in grads:
-            d_logits = d_logits + cross_entropy_backward(grads["loss"], logits, labels)
+        d_logits = logits_grad(grads, logits, self.dtype, cross_entropy_backward, labels)
         d_pooled = self.classifier.backward(d_logits)                                 # (B, Pc)
         b, t, _ = shape
         dp = np.broadcast_to(d_pooled[:, None, :] / count[:, :, None], (b, t, d_pooled.shape[1]))   # mean backward
@@ -569,12 +566,15 @@ class Wav2Vec2ForCTC(Wav2Vec2PreTrainedModel):
 
     def _backward(self, grads):
         logits, saved = self.saved()
-        d_logits = zeros_if_none(grads.get("logits"), logits.shape, self.dtype)
-        if saved is not None and "loss" in grads:
-            log_probs, targets, input_lengths, target_lengths, kw = saved
-            d_lp = dispatch("ctc", "ctc_loss_backward")(grads["loss"], log_probs, targets, input_lengths,
-                                                         target_lengths, **kw)        # (T, B, V) d loss / d log_probs
-            lp = log_probs.transpose(1, 0, 2)                                         # (B, T, V)
-            d_logits = d_logits + log_softmax_backward(d_lp.transpose(1, 0, 2), None, -1, y=lp)
+        d_logits = logits_grad(grads, logits, self.dtype, _ctc_loss_backward, saved)
         dh = self.dropout.backward(self.lm_head.backward(d_logits))
         return self._base_backward(grads, last_hidden_state=dh)
+
+
+def _ctc_loss_backward(g, logits, saved):
+    """d CTC loss / d logits (B, T, V) for upstream g, through the log_softmax the forward took."""
+    log_probs, targets, input_lengths, target_lengths, kw = saved
+    d_lp = dispatch("ctc", "ctc_loss_backward")(g, log_probs, targets, input_lengths, target_lengths,
+                                                **kw)                                 # (T, B, V) d loss / d log_probs
+    lp = log_probs.transpose(1, 0, 2)                                                 # (B, T, V)
+    return log_softmax_backward(d_lp.transpose(1, 0, 2), None, -1, y=lp)

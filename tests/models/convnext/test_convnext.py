@@ -19,8 +19,8 @@ from refimpl.core.errors import ConfigError, DTypeError, ShapeError  # noqa: E40
 import refimpl.functional.depthwise_conv  # noqa: E402,F401  (registers the reference)
 from refimpl.models.convnext import ConvNextConfig, ConvNextForImageClassification, ConvNextModel  # noqa: E402
 from refimpl.testing import gradcheck_model  # noqa: E402
-from tests.models.vit.vision_parity import (classification_labels, hf_checkpoint_state, numpy_rand,  # noqa: E402
-                                            randomize_vision_, run_vision_parity)
+from tests.models.hf_parity import (build_pair, classification_labels, numpy_rand, randomize_,  # noqa: E402
+                                    run_parity)
 
 C, B, H, W = 3, 2, 18, 22                     # 18x22 with patch 2: 9x11 -> 4x5 -> 2x2 (floors on the way)
 BASE = dict(num_channels=C, patch_size=2, num_stages=3, hidden_sizes=[8, 12, 16], depths=[2, 1, 2])
@@ -31,12 +31,8 @@ PROBLEMS = {"regression": 1, "single": 3, "multi": 3}
 
 def build(ref_cls, hf_name, dtype, seed=0, **overrides):
     cfg = {**BASE, **overrides}
-    hf = randomize_vision_(getattr(transformers, hf_name)(transformers.ConvNextConfig(**cfg)), torch, seed).eval()
-    if np.dtype(dtype) == np.float32:
-        hf.float()
-    ref = ref_cls(ConvNextConfig(**cfg), dtype=dtype).eval()
-    ref.load_state_dict(hf_checkpoint_state(hf))
-    return ref, hf
+    hf = getattr(transformers, hf_name)(transformers.ConvNextConfig(**cfg))
+    return build_pair(ref_cls, hf, ConvNextConfig(**cfg), dtype, torch=torch, seed=seed, norms="type")
 
 
 def pixels(dtype, h=H, w=W, b=B, seed=0):
@@ -49,8 +45,8 @@ def test_image_classification_parity(problem, dtype):
     n = PROBLEMS[problem]
     ref, hf = build(ConvNextForImageClassification, "ConvNextForImageClassification", dtype, num_labels=n)
     inputs = dict(pixel_values=pixels(dtype), labels=classification_labels(problem, B, n, dtype))
-    run_vision_parity(ref, hf, inputs, dtype=dtype, torch=torch, fields=("loss", "logits", "hidden_states"),
-                      cotangent_fields=("logits",), extra_kwargs=dict(output_hidden_states=True)).assert_ok()
+    run_parity(ref, hf, inputs, dtype=dtype, torch=torch, fields=("loss", "logits", "hidden_states"),
+               cotangent_fields=("logits",), extra_kwargs=dict(output_hidden_states=True)).assert_ok()
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
@@ -59,8 +55,8 @@ def test_base_model_every_output(dtype):
     ref, hf = build(ConvNextModel, "ConvNextModel", dtype)
     fields = ("last_hidden_state", "pooler_output", "hidden_states")
     cotangents = fields if np.dtype(dtype) == np.float64 else fields[:2]
-    run_vision_parity(ref, hf, dict(pixel_values=pixels(dtype)), dtype=dtype, torch=torch, fields=fields,
-                      cotangent_fields=cotangents, extra_kwargs=dict(output_hidden_states=True)).assert_ok()
+    run_parity(ref, hf, dict(pixel_values=pixels(dtype)), dtype=dtype, torch=torch, fields=fields,
+               cotangent_fields=cotangents, extra_kwargs=dict(output_hidden_states=True)).assert_ok()
 
 
 @pytest.mark.parametrize("size", [(16, 16), (21, 17), (8, 9)], ids=["16x16", "21x17", "8x9"])
@@ -68,7 +64,7 @@ def test_other_image_sizes(size):
     """Any size >= patch * 2^(stages-1): the strided convolutions floor, as in transformers."""
     ref, hf = build(ConvNextForImageClassification, "ConvNextForImageClassification", np.float64, num_labels=3)
     inputs = dict(pixel_values=pixels(np.float64, *size), labels=np.array([0, 2]))
-    run_vision_parity(ref, hf, inputs, dtype=np.float64, torch=torch, fields=("loss", "logits")).assert_ok()
+    run_parity(ref, hf, inputs, dtype=np.float64, torch=torch, fields=("loss", "logits")).assert_ok()
 
 
 def test_no_layer_scale_and_other_final_eps():
@@ -78,14 +74,14 @@ def test_no_layer_scale_and_other_final_eps():
     assert not any("layer_scale" in k for k in ref.state_dict())
     assert ref.layernorm.eps == 0.3 and ref.embeddings.layernorm.eps == 1e-6
     fields = ("last_hidden_state", "pooler_output")
-    run_vision_parity(ref, hf, dict(pixel_values=pixels(np.float64)), dtype=np.float64, torch=torch, fields=fields,
-                      cotangent_fields=fields).assert_ok()
+    run_parity(ref, hf, dict(pixel_values=pixels(np.float64)), dtype=np.float64, torch=torch, fields=fields,
+               cotangent_fields=fields).assert_ok()
 
 
 def test_num_labels_zero_is_identity_head():
     ref, hf = build(ConvNextForImageClassification, "ConvNextForImageClassification", np.float64, num_labels=0)
-    run_vision_parity(ref, hf, dict(pixel_values=pixels(np.float64)), dtype=np.float64, torch=torch,
-                      fields=("logits",), cotangent_fields=("logits",)).assert_ok()
+    run_parity(ref, hf, dict(pixel_values=pixels(np.float64)), dtype=np.float64, torch=torch,
+               fields=("logits",), cotangent_fields=("logits",)).assert_ok()
 
 
 # ------------------------------------------------------------------------------------------- drop path
@@ -107,8 +103,8 @@ def test_drop_path_training_mode_same_masks(dtype, monkeypatch):
     hf.train()
     inputs = dict(pixel_values=pixels(dtype, b=6), labels=np.array([0, 1, 2, 0, 1, 2]))
     monkeypatch.setattr(torch, "rand", numpy_rand(torch, np.random.default_rng(11)))
-    run_vision_parity(ref, hf, inputs, dtype=dtype, torch=torch, fields=("loss", "logits"),
-                      ref_kwargs=dict(rng=np.random.default_rng(11))).assert_ok()
+    run_parity(ref, hf, inputs, dtype=dtype, torch=torch, fields=("loss", "logits"),
+               ref_kwargs=dict(rng=np.random.default_rng(11))).assert_ok()
     masks = [layer.drop_path.last_mask for st in ref.convnext.encoder.stages for layer in st.layers]
     dropped = sum(int((m == 0).sum()) for m in masks if m is not None)
     assert dropped > 0                                            # some samples really lost a branch
@@ -150,7 +146,7 @@ def test_gradcheck_against_finite_differences():
 
 def test_loads_a_checkpoint_saved_by_transformers(tmp_path):
     cfg = transformers.ConvNextConfig(**BASE, num_labels=3)
-    hf = randomize_vision_(transformers.ConvNextForImageClassification(cfg), torch).eval()
+    hf = randomize_(transformers.ConvNextForImageClassification(cfg), torch, norms="type").eval()
     hf.save_pretrained(tmp_path)
     ref = ConvNextForImageClassification.from_pretrained(tmp_path)
     x = pixels(np.float64)

@@ -14,28 +14,16 @@ from refimpl.core.errors import ConfigError, ShapeError  # noqa: E402
 from refimpl.models.convnextv2 import (ConvNextV2Config, ConvNextV2ForImageClassification,  # noqa: E402
                                        ConvNextV2Model)
 from refimpl.testing import gradcheck_model  # noqa: E402
-from tests.models.vit.vision_parity import (classification_labels, hf_checkpoint_state, numpy_rand,  # noqa: E402
-                                            randomize_vision_, run_vision_parity)
-
-C, B, H, W = 3, 2, 18, 22
-BASE = dict(num_channels=C, patch_size=2, num_stages=3, hidden_sizes=[8, 12, 16], depths=[2, 1, 2])
-DTYPES = [np.float64, np.float32]
-IDS = ["f64", "f32"]
-PROBLEMS = {"regression": 1, "single": 3, "multi": 3}
+from tests.models.convnext.test_convnext import B, BASE, C, DTYPES, H, IDS, PROBLEMS, W, pixels  # noqa: E402
+from tests.models.hf_parity import (build_pair, classification_labels, numpy_rand, randomize_,  # noqa: E402
+                                    run_parity)
 
 
 def build(ref_cls, hf_name, dtype, seed=0, **overrides):
+    """ConvNeXT's tiny config (test_convnext.BASE) as a V2 model pair."""
     cfg = {**BASE, **overrides}
-    hf = randomize_vision_(getattr(transformers, hf_name)(transformers.ConvNextV2Config(**cfg)), torch, seed).eval()
-    if np.dtype(dtype) == np.float32:
-        hf.float()
-    ref = ref_cls(ConvNextV2Config(**cfg), dtype=dtype).eval()
-    ref.load_state_dict(hf_checkpoint_state(hf))
-    return ref, hf
-
-
-def pixels(dtype, h=H, w=W, b=B, seed=0):
-    return np.random.default_rng(seed).standard_normal((b, C, h, w)).astype(dtype)
+    hf = getattr(transformers, hf_name)(transformers.ConvNextV2Config(**cfg))
+    return build_pair(ref_cls, hf, ConvNextV2Config(**cfg), dtype, torch=torch, seed=seed, norms="type")
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
@@ -44,8 +32,8 @@ def test_image_classification_parity(problem, dtype):
     n = PROBLEMS[problem]
     ref, hf = build(ConvNextV2ForImageClassification, "ConvNextV2ForImageClassification", dtype, num_labels=n)
     inputs = dict(pixel_values=pixels(dtype), labels=classification_labels(problem, B, n, dtype))
-    run_vision_parity(ref, hf, inputs, dtype=dtype, torch=torch, fields=("loss", "logits", "hidden_states"),
-                      cotangent_fields=("logits",), extra_kwargs=dict(output_hidden_states=True)).assert_ok()
+    run_parity(ref, hf, inputs, dtype=dtype, torch=torch, fields=("loss", "logits", "hidden_states"),
+               cotangent_fields=("logits",), extra_kwargs=dict(output_hidden_states=True)).assert_ok()
     assert all(np.abs(p.grad).sum() > 0 for k, p in ref.named_parameters() if ".grn." in k)
 
 
@@ -54,8 +42,8 @@ def test_base_model_every_output(dtype):
     ref, hf = build(ConvNextV2Model, "ConvNextV2Model", dtype)
     fields = ("last_hidden_state", "pooler_output", "hidden_states")
     cotangents = fields if np.dtype(dtype) == np.float64 else fields[:2]
-    run_vision_parity(ref, hf, dict(pixel_values=pixels(dtype, 17, 16)), dtype=dtype, torch=torch, fields=fields,
-                      cotangent_fields=cotangents, extra_kwargs=dict(output_hidden_states=True)).assert_ok()
+    run_parity(ref, hf, dict(pixel_values=pixels(dtype, 17, 16)), dtype=dtype, torch=torch, fields=fields,
+               cotangent_fields=cotangents, extra_kwargs=dict(output_hidden_states=True)).assert_ok()
 
 
 def test_blocks_have_grn_and_no_layer_scale():
@@ -75,8 +63,8 @@ def test_drop_path_training_mode_same_masks(dtype, monkeypatch):
     hf.train()
     inputs = dict(pixel_values=pixels(dtype, b=6), labels=np.array([0, 1, 2, 0, 1, 2]))
     monkeypatch.setattr(torch, "rand", numpy_rand(torch, np.random.default_rng(5)))
-    run_vision_parity(ref, hf, inputs, dtype=dtype, torch=torch, fields=("loss", "logits"),
-                      ref_kwargs=dict(rng=np.random.default_rng(5))).assert_ok()
+    run_parity(ref, hf, inputs, dtype=dtype, torch=torch, fields=("loss", "logits"),
+               ref_kwargs=dict(rng=np.random.default_rng(5))).assert_ok()
 
 
 def test_gradcheck_against_finite_differences():
@@ -86,8 +74,8 @@ def test_gradcheck_against_finite_differences():
 
 
 def test_loads_a_checkpoint_saved_by_transformers(tmp_path):
-    hf = randomize_vision_(transformers.ConvNextV2ForImageClassification(
-        transformers.ConvNextV2Config(**BASE, num_labels=3)), torch).eval()
+    hf = randomize_(transformers.ConvNextV2ForImageClassification(
+        transformers.ConvNextV2Config(**BASE, num_labels=3)), torch, norms="type").eval()
     hf.save_pretrained(tmp_path)
     ref = ConvNextV2ForImageClassification.from_pretrained(tmp_path)
     x = pixels(np.float64)

@@ -14,7 +14,8 @@ from refimpl.core.errors import ConfigError, DTypeError, IndexRangeError, ShapeE
 from refimpl.models.distilbert import modeling as M  # noqa: E402
 from refimpl.models.distilbert.config import DistilBertConfig  # noqa: E402
 from refimpl.testing import assert_close, compare, gradcheck_model  # noqa: E402
-from tests.models.hf_parity import hf_state, numpy_dropout, padded_batch, randomize_, run_parity  # noqa: E402
+from tests.models.hf_parity import (assert_loads_into_transformers, build_pair, embeds_of, hf_state,  # noqa: E402
+                                    numpy_dropout, padded_batch, randomize_, run_parity)
 from tests.models.hf_parity import labels_for as _labels_for  # noqa: E402
 
 V, D, H, FF, P, B, L = 40, 24, 3, 37, 12, 3, 7
@@ -50,17 +51,8 @@ def hf_config(attn="sdpa", **overrides):
 
 def build(ref_cls, hf_name, overrides, dtype, attn="sdpa", seed=0):
     """(refimpl model, transformers model), same random weights, both in `dtype` and eval mode."""
-    hf = randomize_(getattr(transformers, hf_name)(hf_config(attn, **overrides)), torch, seed).eval()
-    if np.dtype(dtype) == np.float32:
-        hf.float()
-    ref = ref_cls(DistilBertConfig(**BASE, **overrides), dtype=dtype).eval()
-    ref.load_state_dict(hf_state(hf))
-    return ref, hf
-
-
-def embeds_of(hf, ids, dtype):
-    return hf.get_input_embeddings().weight.detach().numpy()[ids].astype(dtype) + \
-        np.random.default_rng(5).standard_normal(ids.shape + (D,)).astype(dtype) * 0.1
+    hf = getattr(transformers, hf_name)(hf_config(attn, **overrides))
+    return build_pair(ref_cls, hf, DistilBertConfig(**BASE, **overrides), dtype, torch=torch, seed=seed)
 
 
 def torch_inputs(inputs):
@@ -116,11 +108,7 @@ def test_checkpoint_roundtrip_through_save_pretrained(tmp_path):
     inputs = batch()
     inputs.update(labels_for("mlm", inputs, np.float64))
     run_parity(ref, hf, inputs, dtype=np.float64, torch=torch, fields=("loss", "logits")).assert_ok()
-    ref.save_pretrained(tmp_path / "ref")
-    back, info = transformers.DistilBertForMaskedLM.from_pretrained(tmp_path / "ref", output_loading_info=True)
-    assert not info["missing_keys"] and not info["unexpected_keys"], info
-    for k, v in back.state_dict().items():
-        assert_close(v.numpy(), hf.state_dict()[k].numpy(), name=k)
+    assert_loads_into_transformers(ref, hf, tmp_path / "ref")
 
 
 def test_sinusoidal_init_matches_transformers():

@@ -19,8 +19,8 @@ from refimpl.core.grad_mode import no_grad  # noqa: E402
 from refimpl.models.gpt2 import modeling as M  # noqa: E402
 from refimpl.models.gpt2.config import GPT2Config  # noqa: E402
 from refimpl.testing import assert_close, compare, gradcheck_model  # noqa: E402
-from tests.models.hf_parity import (compare_param_grads, hf_state, numpy_dropout, padded_batch,  # noqa: E402
-                                    randomize_, run_parity)
+from tests.models.hf_parity import (assert_loads_into_transformers, build_pair, compare_param_grads,  # noqa: E402
+                                    embeds_of, hf_state, numpy_dropout, padded_batch, randomize_, run_parity)
 from tests.models.hf_parity import labels_for as _labels_for  # noqa: E402
 
 V, E, H, I, P, N, B, L = 40, 24, 3, 37, 16, 2, 3, 7
@@ -57,13 +57,10 @@ def hf_config(attn="sdpa", **overrides):
 def build(ref_cls, hf_name, overrides=None, dtype=np.float64, attn="sdpa", seed=0):
     """(refimpl model, transformers model), same random weights, both in `dtype` and eval mode."""
     overrides = dict(overrides or {})
-    hf = randomize_(getattr(transformers, hf_name)(hf_config(attn, **overrides)), torch, seed).eval()
-    if np.dtype(dtype) == np.float32:
-        hf.float()
-    elif hf_name == "GPT2LMHeadModel":
+    hf = getattr(transformers, hf_name)(hf_config(attn, **overrides))
+    ref, hf = build_pair(ref_cls, hf, GPT2Config(**{**BASE, **overrides}), dtype, torch=torch, seed=seed)
+    if np.dtype(dtype) == np.float64 and hf_name == "GPT2LMHeadModel":
         hf.loss_function = hf_float64_causal_lm_loss
-    ref = ref_cls(GPT2Config(**{**BASE, **overrides}), dtype=dtype).eval()
-    ref.load_state_dict(hf_state(hf))
     return ref, hf
 
 
@@ -92,12 +89,6 @@ def labels_for(kind, inputs, dtype):
     if kind == "lm":                                            # labels = input_ids, pads ignored
         return dict(labels=np.where(inputs["attention_mask"] == 1, inputs["input_ids"], -100))
     return _labels_for(kind, inputs, dtype, V, num_labels=4 if kind == "token" else 3)
-
-
-def embeds_of(hf, ids, dtype):
-    """The word embeddings of ids plus noise, as the float input (both sides see the same inputs_embeds)."""
-    w = hf.get_input_embeddings().weight.detach().numpy()
-    return w[ids].astype(dtype) + np.random.default_rng(5).standard_normal(ids.shape + (E,)).astype(dtype) * 0.1
 
 
 def t(x):
@@ -491,11 +482,7 @@ def test_checkpoint_roundtrip_through_save_pretrained(tmp_path):
     inputs = left_padded()
     inputs.update(labels_for("lm", inputs, np.float64))
     run_parity(ref, hf, inputs, dtype=np.float64, torch=torch, fields=("loss", "logits")).assert_ok()
-    ref.save_pretrained(tmp_path / "ref")
-    back, info = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "ref", output_loading_info=True)
-    assert not info["missing_keys"] and not info["unexpected_keys"], info
-    for k, v in back.state_dict().items():
-        assert_close(v.numpy(), hf.state_dict()[k].numpy(), name=k)
+    assert_loads_into_transformers(ref, hf, tmp_path / "ref")
 
 
 def test_old_checkpoint_mask_buffers_are_ignored():

@@ -20,9 +20,9 @@ from refimpl.core.errors import ConfigError, DTypeError, ShapeError  # noqa: E40
 from refimpl.core.grad_mode import no_grad  # noqa: E402
 from refimpl.models.vit import ViTConfig, ViTForImageClassification, ViTModel  # noqa: E402
 from refimpl.testing import gradcheck_model  # noqa: E402
-from tests.models.hf_parity import numpy_dropout  # noqa: E402
-from tests.models.vit.vision_parity import (classification_labels, hf_checkpoint_state,  # noqa: E402
-                                            randomize_vision_, run_vision_parity)
+from tests.models.hf_parity import (build_pair, classification_labels, numpy_dropout, randomize_,  # noqa: E402
+                                    run_parity)
+from tests.models.vit.vision_parity import eager_attention_float64  # noqa: E402
 
 E, HEADS, I, IMG, P, B, C = 24, 3, 37, 12, 4, 2, 3
 BASE = dict(hidden_size=E, num_hidden_layers=2, num_attention_heads=HEADS, intermediate_size=I, image_size=IMG,
@@ -37,30 +37,12 @@ def build(ref_cls, hf_name, dtype, seed=0, hf_kwargs=None, ref_kwargs=None, attn
     cfg = {**BASE, **overrides}
     hf = getattr(transformers, hf_name)(transformers.ViTConfig(**cfg, attn_implementation=attn),
                                         **dict(hf_kwargs or {}))
-    hf = randomize_vision_(hf, torch, seed).eval()
-    if np.dtype(dtype) == np.float32:
-        hf.float()
-    ref = ref_cls(ViTConfig(**cfg), dtype=dtype, **dict(ref_kwargs or {})).eval()
-    ref.load_state_dict(hf_checkpoint_state(hf))
-    return ref, hf
+    return build_pair(ref_cls, hf, ViTConfig(**cfg), dtype, torch=torch, seed=seed, norms="type",
+                      **dict(ref_kwargs or {}))
 
 
 def pixels(dtype, h=IMG, w=IMG, b=B, seed=0):
     return np.random.default_rng(seed).standard_normal((b, C, h, w)).astype(dtype)
-
-
-def eager_attention_float64(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
-    """transformers' eager attention with the softmax in the input dtype (transformers takes it in float32,
-    which would cap float64 parity near 1e-7 and hide real errors under it)."""
-    scores = torch.matmul(query, key.transpose(2, 3)) * scaling
-    if attention_mask is not None:
-        if attention_mask.dtype == torch.bool:
-            scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
-        else:
-            scores = scores + attention_mask
-    weights = torch.nn.functional.softmax(scores, dim=-1)
-    weights = torch.nn.functional.dropout(weights, p=dropout, training=module.training)
-    return torch.matmul(weights, value).transpose(1, 2).contiguous(), weights
 
 
 # ------------------------------------------------------------------------------------------- heads
@@ -69,8 +51,8 @@ def eager_attention_float64(module, query, key, value, attention_mask, scaling=N
 def test_image_classification_parity(problem, dtype):
     ref, hf = build(ViTForImageClassification, "ViTForImageClassification", dtype, num_labels=PROBLEMS[problem])
     inputs = dict(pixel_values=pixels(dtype), labels=classification_labels(problem, B, PROBLEMS[problem], dtype))
-    report = run_vision_parity(ref, hf, inputs, dtype=dtype, torch=torch, fields=("loss", "logits", "hidden_states"),
-                               cotangent_fields=("logits",), extra_kwargs=dict(output_hidden_states=True))
+    report = run_parity(ref, hf, inputs, dtype=dtype, torch=torch, fields=("loss", "logits", "hidden_states"),
+                        cotangent_fields=("logits",), extra_kwargs=dict(output_hidden_states=True))
     report.assert_ok()
 
 
@@ -97,9 +79,9 @@ def test_base_model_every_output_and_attentions(dtype, monkeypatch):
     ref, hf = build(ViTModel, "ViTModel", dtype, attn="eager")
     fields = ("last_hidden_state", "pooler_output", "hidden_states", "attentions")
     cotangents = fields if np.dtype(dtype) == np.float64 else fields[:2]
-    report = run_vision_parity(ref, hf, dict(pixel_values=pixels(dtype)), dtype=dtype, torch=torch, fields=fields,
-                               cotangent_fields=cotangents,
-                               extra_kwargs=dict(output_hidden_states=True, output_attentions=True))
+    report = run_parity(ref, hf, dict(pixel_values=pixels(dtype)), dtype=dtype, torch=torch, fields=fields,
+                        cotangent_fields=cotangents,
+                        extra_kwargs=dict(output_hidden_states=True, output_attentions=True))
     report.assert_ok()
 
 
@@ -118,14 +100,14 @@ def test_qkv_without_bias_and_other_pooler():
     ref, hf = build(ViTModel, "ViTModel", np.float64, qkv_bias=False, pooler_output_size=10, pooler_act="gelu")
     assert "encoder.layer.0.attention.attention.query.bias" not in ref.state_dict()
     fields = ("last_hidden_state", "pooler_output")
-    run_vision_parity(ref, hf, dict(pixel_values=pixels(np.float64)), dtype=np.float64, torch=torch, fields=fields,
-                      cotangent_fields=fields).assert_ok()
+    run_parity(ref, hf, dict(pixel_values=pixels(np.float64)), dtype=np.float64, torch=torch, fields=fields,
+               cotangent_fields=fields).assert_ok()
 
 
 def test_num_labels_zero_is_identity_head():
     ref, hf = build(ViTForImageClassification, "ViTForImageClassification", np.float64, num_labels=0)
-    run_vision_parity(ref, hf, dict(pixel_values=pixels(np.float64)), dtype=np.float64, torch=torch,
-                      fields=("logits",), cotangent_fields=("logits",)).assert_ok()
+    run_parity(ref, hf, dict(pixel_values=pixels(np.float64)), dtype=np.float64, torch=torch,
+               fields=("logits",), cotangent_fields=("logits",)).assert_ok()
 
 
 # ------------------------------------------------------------------------------------------- interpolation
@@ -138,8 +120,8 @@ SIZES = [(20, 20), (8, 8), (16, 28), (14, 19), (4, 36), (36, 4), (12, 12)]
 def test_interpolate_pos_encoding_f64(size):
     ref, hf = build(ViTForImageClassification, "ViTForImageClassification", np.float64, num_labels=3)
     inputs = dict(pixel_values=pixels(np.float64, *size), labels=np.array([2, 0]))
-    report = run_vision_parity(ref, hf, inputs, dtype=np.float64, torch=torch, fields=("loss", "logits"),
-                               cotangent_fields=("logits",), extra_kwargs=dict(interpolate_pos_encoding=True))
+    report = run_parity(ref, hf, inputs, dtype=np.float64, torch=torch, fields=("loss", "logits"),
+                        cotangent_fields=("logits",), extra_kwargs=dict(interpolate_pos_encoding=True))
     report.assert_ok()
     if size[0] // P >= IMG // P and size[1] // P >= IMG // P:       # upsampling reads every stored position
         g = ref.vit.embeddings.position_embeddings.grad
@@ -149,9 +131,9 @@ def test_interpolate_pos_encoding_f64(size):
 def test_interpolate_pos_encoding_f32_and_base_model():
     ref, hf = build(ViTModel, "ViTModel", np.float32)
     fields = ("last_hidden_state", "pooler_output", "hidden_states")
-    report = run_vision_parity(ref, hf, dict(pixel_values=pixels(np.float32, 16, 28)), dtype=np.float32, torch=torch,
-                               fields=fields, cotangent_fields=fields[:2],
-                               extra_kwargs=dict(interpolate_pos_encoding=True, output_hidden_states=True))
+    report = run_parity(ref, hf, dict(pixel_values=pixels(np.float32, 16, 28)), dtype=np.float32, torch=torch,
+                        fields=fields, cotangent_fields=fields[:2],
+                        extra_kwargs=dict(interpolate_pos_encoding=True, output_hidden_states=True))
     report.assert_ok()
 
 
@@ -195,7 +177,7 @@ def test_bool_masked_pos_mask_token(dtype):
     masked[0, 0] = True
     inputs = dict(pixel_values=pixels(dtype), bool_masked_pos=masked)
     fields = ("last_hidden_state", "pooler_output")
-    run_vision_parity(ref, hf, inputs, dtype=dtype, torch=torch, fields=fields, cotangent_fields=fields).assert_ok()
+    run_parity(ref, hf, inputs, dtype=dtype, torch=torch, fields=fields, cotangent_fields=fields).assert_ok()
     assert np.abs(ref.embeddings.mask_token.grad).sum() > 0
 
 
@@ -206,8 +188,8 @@ def test_attention_mask():
     mask[1, 5:] = 0
     inputs = dict(pixel_values=pixels(np.float64), attention_mask=mask)
     fields = ("last_hidden_state", "pooler_output")
-    run_vision_parity(ref, hf, inputs, dtype=np.float64, torch=torch, fields=fields,
-                      cotangent_fields=fields).assert_ok()
+    run_parity(ref, hf, inputs, dtype=np.float64, torch=torch, fields=fields,
+               cotangent_fields=fields).assert_ok()
 
 
 def test_training_mode_dropout_same_masks(monkeypatch):
@@ -219,9 +201,9 @@ def test_training_mode_dropout_same_masks(monkeypatch):
     hf.train()
     inputs = dict(pixel_values=pixels(np.float64), labels=np.array([1, 2]))
     monkeypatch.setattr(torch.nn.functional, "dropout", numpy_dropout(torch, np.random.default_rng(7)))
-    run_vision_parity(ref, hf, inputs, dtype=np.float64, torch=torch, fields=("loss", "logits", "attentions"),
-                      extra_kwargs=dict(output_attentions=True),
-                      ref_kwargs=dict(rng=np.random.default_rng(7))).assert_ok()
+    run_parity(ref, hf, inputs, dtype=np.float64, torch=torch, fields=("loss", "logits", "attentions"),
+               extra_kwargs=dict(output_attentions=True),
+               ref_kwargs=dict(rng=np.random.default_rng(7))).assert_ok()
 
 
 def test_training_mode_needs_rng():
@@ -240,8 +222,8 @@ def test_gradcheck_against_finite_differences():
 # ------------------------------------------------------------------------------------------- checkpoints
 def test_loads_a_checkpoint_saved_by_transformers(tmp_path):
     """transformers 5.24 writes the legacy keys (encoder.layer.N.attention.attention.query...): refimpl's names."""
-    hf = randomize_vision_(transformers.ViTForImageClassification(transformers.ViTConfig(**BASE, num_labels=3)),
-                           torch).eval()
+    hf = randomize_(transformers.ViTForImageClassification(transformers.ViTConfig(**BASE, num_labels=3)),
+                    torch, norms="type").eval()
     hf.save_pretrained(tmp_path)
     ref = ViTForImageClassification.from_pretrained(tmp_path)
     x = pixels(np.float64)

@@ -25,8 +25,8 @@ from refimpl.models.wav2vec2 import modeling as M  # noqa: E402
 from refimpl.models.wav2vec2.config import Wav2Vec2Config  # noqa: E402
 from refimpl.models.wav2vec2.masking import compute_mask_indices  # noqa: E402
 from refimpl.testing import assert_close, compare, gradcheck_model  # noqa: E402
-from tests.models.hf_parity import hf_state, numpy_dropout, randomize_  # noqa: E402
-from tests.models.wav2vec2.w2v_parity import float64_transformers, run_parity, to_torch  # noqa: E402
+from tests.models.hf_parity import build_pair, hf_state, numpy_dropout, randomize_, to_torch  # noqa: E402
+from tests.models.wav2vec2.w2v_parity import float64_transformers, run_parity  # noqa: E402
 
 DTYPES = [np.float64, np.float32]
 B, S = 3, 120                     # 120 samples -> 9 frames; the receptive field is 23 samples
@@ -48,13 +48,8 @@ LAYOUTS = {"group-postLN": {},
 def build(name, dtype, attn="sdpa", seed=0, **overrides):
     """(refimpl model, transformers model), same random weights, both in `dtype` and eval mode."""
     cfg = {**BASE, **overrides}
-    hf = randomize_(getattr(transformers, name)(transformers.Wav2Vec2Config(**cfg, attn_implementation=attn)),
-                    torch, seed).eval()
-    if np.dtype(dtype) == np.float32:
-        hf.float()
-    ref = getattr(M, name)(Wav2Vec2Config(**cfg), dtype=dtype).eval()
-    ref.load_state_dict(hf_state(hf))
-    return ref, hf
+    hf = getattr(transformers, name)(transformers.Wav2Vec2Config(**cfg, attn_implementation=attn))
+    return build_pair(getattr(M, name), hf, Wav2Vec2Config(**cfg), dtype, torch=torch, seed=seed)
 
 
 def train_(ref, hf):
