@@ -72,8 +72,11 @@ def _check_lengths(x, name: str, B: int, high: int, high_what: str) -> np.ndarra
     return x.astype(np.int64)
 
 
-def _prepare(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity):
-    """Validate everything before any math; return (padded targets (B, S_max) int64, L (B,), S (B,))."""
+def check_ctc_args(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity):
+    """Validate every ctc_loss argument before any math; return (padded targets (B, S_max) int64, L (B,), S (B,)).
+
+    Padded targets hold `blank` past each sample's target length. Public so that kernels run exactly these
+    checks before their compiled code."""
     check_float(log_probs, "log_probs", ndim=3)
     T, B, C = log_probs.shape
     if B < 1 or C < 1:
@@ -120,7 +123,8 @@ def _prepare(log_probs, targets, input_lengths, target_lengths, blank, reduction
     return np.where(used, padded, blank), L, S
 
 
-def _check_grad_output(grad_output, reduction, B, dtype):
+def check_ctc_grad_output(grad_output, reduction, B, dtype):
+    """Validate ctc_loss_backward's grad_output; return it as one upstream gradient per sample, (B,) in dtype."""
     if reduction == "none":
         check_array(grad_output, "grad_output", ndim=1)
         if grad_output.shape != (B,):
@@ -227,7 +231,7 @@ def ctc_loss(log_probs: np.ndarray, targets: np.ndarray, input_lengths: np.ndarr
     Returns a 0-d array ("mean"/"sum") or (B,) ("none") in log_probs' dtype; +inf for infeasible samples
     unless zero_infinity.
     """
-    targets, L, S = _prepare(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
+    targets, L, S = check_ctc_args(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
     dt = log_probs.dtype
     _, _, logp, _ = _lattice(log_probs, targets, L, S, blank)
     loss = -logp                                                          # (B,)
@@ -251,10 +255,10 @@ def ctc_loss_backward(grad_output, log_probs: np.ndarray, targets: np.ndarray, i
     times the reduction scale; 0 at frames t >= input_lengths[b]; NaN on frames t < L of an infeasible
     sample (0 with zero_infinity). Chain through log_softmax_backward for the gradient w.r.t. logits.
     """
-    targets, L, S = _prepare(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
+    targets, L, S = check_ctc_args(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
     T, B, C = log_probs.shape
     dt = log_probs.dtype
-    g = _check_grad_output(grad_output, reduction, B, dt)                # (B,) d reduced / d reduced
+    g = check_ctc_grad_output(grad_output, reduction, B, dt)              # (B,) d reduced / d reduced
     alpha, beta, logp, ext = _lattice(log_probs, targets, L, S, blank)
     feasible = np.isfinite(logp)                                          # (B,)
     safe_logp = np.where(feasible, logp, dt.type(0))
