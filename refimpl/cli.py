@@ -46,6 +46,8 @@ def main(argv=None) -> int:
     add_generate_parser(sub)
     from .interop.diff_cli import add_diff_parser
     add_diff_parser(sub)
+    from .bench.cli import add_bench_parser
+    add_bench_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -21,6 +21,10 @@ BACKENDS = {"numba": "kernels.numba_cpu", "cuda": "kernels.cuda"}
 
 _state = threading.local()
 _reference: dict = {}  # (op, fn_name) -> callable
+# where each hot path's reference lives (imported on first use, so dispatch works before any model import)
+_REFERENCE_MODULES = {"attention": "refimpl.functional.attention",
+                      "depthwise_conv": "refimpl.functional.depthwise_conv",
+                      "ctc": "refimpl.losses.ctc", "matching": "refimpl.losses.matching"}
 
 
 def get_kernel_backend() -> Optional[str]:
@@ -68,7 +72,14 @@ def dispatch(op: str, fn_name: str) -> Callable:
     """The function `fn_name` of hot path `op` for the active backend."""
     backend = get_kernel_backend()
     if backend is None:
-        return _reference[(op, fn_name)]
+        if (op, fn_name) not in _reference:
+            if op not in HOT_PATHS:
+                raise ConfigError(f"dispatch: op must be one of {HOT_PATHS}, got {op!r}")
+            importlib.import_module(_REFERENCE_MODULES[op])     # registers the reference on import
+        try:
+            return _reference[(op, fn_name)]
+        except KeyError:
+            raise ConfigError(f"dispatch: the {op!r} reference has no function {fn_name!r}") from None
     module_name = f"{BACKENDS[backend]}.{op}"
     try:
         module = importlib.import_module(module_name)
