@@ -17,7 +17,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["refimpl", "refimpl.*", "kernels", "kernels.*"]),
     package_data={"kernels": ["cuda/*.cu"]},
-    install_requires=["numpy>=1.24", "scipy>=1.10", "numba>=0.59"],
+    install_requires=["numpy>=1.24", "scipy>=1.10", "numba>=0.59", "threadpoolctl>=3.1"],
     extras_require={
         "cuda": ["cupy-cuda12x>=13"],
         "diff": DIFF,

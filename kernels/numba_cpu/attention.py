@@ -36,6 +36,7 @@ from typing import Optional, Tuple
 
 import numba
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from refimpl.core.errors import ShapeError
 from refimpl.core.validation import check_float
@@ -218,13 +219,16 @@ def _run_parallel(kernel, *args) -> None:
     GIL). Not numba prange: the blocks call BLAS, and OpenBLAS must not run inside an OpenMP region."""
     global _pool
     n = max(1, numba.get_num_threads())
-    if n == 1:
-        kernel(0, 1, *args)
-        return
-    if _pool is None or _pool._max_workers != n:
-        _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="refimpl-attention")
-    for f in [_pool.submit(kernel, w, n, *args) for w in range(n)]:
-        f.result()
+    # each worker's BLAS calls are small block products: let them run single-threaded, or every worker's
+    # OpenBLAS starts its own thread team and the cores are oversubscribed many times over
+    with threadpool_limits(limits=1, user_api="blas"):
+        if n == 1:
+            kernel(0, 1, *args)
+            return
+        if _pool is None or _pool._max_workers != n:
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="refimpl-attention")
+        for f in [_pool.submit(kernel, w, n, *args) for w in range(n)]:
+            f.result()
 
 
 def _as_4d(x: np.ndarray) -> np.ndarray:
