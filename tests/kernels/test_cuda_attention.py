@@ -19,7 +19,7 @@ from hypothesis import given, strategies as st  # noqa: E402
 from refimpl.core.errors import ConfigError  # noqa: E402
 from refimpl.core.kernel_dispatch import dispatch, use_kernels  # noqa: E402
 from refimpl.functional import attention as reference  # noqa: E402
-from refimpl.testing import assert_kernel_within_rule  # noqa: E402
+from tests.kernels.attention_problems import attention_problems, check_attention_kernel  # noqa: E402
 from kernels.cuda import attention as kernel  # noqa: E402
 
 LENGTHS = st.sampled_from([1, 2, 5, 15, 16, 17, 31, 33, 63, 64, 65, 129, 200])
@@ -27,86 +27,10 @@ LENGTHS = st.sampled_from([1, 2, 5, 15, 16, 17, 31, 33, 63, 64, 65, 129, 200])
 HEADS = st.sampled_from([(1, 1), (3, 5), (8, 8), (16, 9), (64, 64)])
 
 
-@st.composite
-def attention_problems(draw):
-    lead = draw(st.sampled_from([(), (2,), (2, 3), (1, 2, 2)]))
-    lq, lk = draw(LENGTHS), draw(LENGTHS)
-    d, dv = draw(HEADS)
-    scores = lead + (lq, lk)
-    mask_kind = draw(st.sampled_from(["none", "bool", "bool_dead_rows", "additive", "additive_-inf",
-                                      "additive_finfo_min"]))
-    mask_shape = draw(st.sampled_from(["full", "keys_only", "per_batch_keys"]))
-    causal = draw(st.sampled_from([False, True, "top_left", "bottom_right"]))
-    bias_kind = draw(st.sampled_from(["none", "full", "per_head", "-inf_rows"]))
-    dropout = draw(st.sampled_from([0.0, 0.0, 0.3]))
-    fully = draw(st.sampled_from(["zeros", "uniform", "unmasked"]))
-    scale = draw(st.sampled_from([None, 1.0, 0.37]))
-    seed = draw(st.integers(0, 2**32 - 1))
-    return dict(lead=lead, lq=lq, lk=lk, d=d, dv=dv, scores=scores, mask_kind=mask_kind, mask_shape=mask_shape,
-                causal=causal, bias_kind=bias_kind, dropout=dropout, fully=fully, scale=scale, seed=seed)
-
-
-def _inputs(pb, dtype):
-    r = np.random.default_rng(pb["seed"])
-    lead, lq, lk = pb["lead"], pb["lq"], pb["lk"]
-    q = r.standard_normal(lead + (lq, pb["d"]))
-    k = r.standard_normal(lead + (lk, pb["d"]))
-    v = r.standard_normal(lead + (lk, pb["dv"]))
-    kw = dict(causal=pb["causal"], scale=pb["scale"], fully_masked_rows=pb["fully"])
-    if pb["mask_shape"] == "full":
-        mshape = pb["scores"]
-    elif pb["mask_shape"] == "keys_only":
-        mshape = (lk,)
-    else:
-        mshape = lead[:1] + (1,) * max(0, len(lead) - 1) + (1, lk)
-    fmin = np.finfo(dtype).min
-    if pb["mask_kind"] != "none":
-        keep = r.random(mshape) > 0.3
-        if pb["mask_kind"] == "bool_dead_rows" and keep.ndim >= 2:
-            keep[..., 0, :] = False
-        elif pb["mask_kind"] == "bool_dead_rows":
-            keep[:] = False
-        if pb["mask_kind"].startswith("bool"):
-            kw["attn_mask"] = keep
-        elif pb["mask_kind"] == "additive":
-            kw["attn_mask"] = r.standard_normal(mshape)
-        elif pb["mask_kind"] == "additive_finfo_min":            # HF style: finfo.min (exact in both precisions)
-            kw["attn_mask"] = np.where(keep, 0.0, float(fmin))
-        else:
-            kw["attn_mask"] = np.where(keep, r.standard_normal(mshape), -np.inf)
-    if pb["bias_kind"] == "full":
-        kw["bias"] = r.standard_normal(pb["scores"])
-    elif pb["bias_kind"] == "per_head" and lead:
-        kw["bias"] = r.standard_normal((1,) * (len(lead) - 1) + lead[-1:] + (lq, lk))
-    elif pb["bias_kind"] == "-inf_rows":                         # rows dead even for "unmasked"
-        b = r.standard_normal(pb["scores"])
-        b[..., lq // 2, :] = -np.inf
-        kw["bias"] = b
-    if pb["dropout"]:
-        kw["dropout_p"] = pb["dropout"]
-        kw["dropout_mask"] = reference.attention_dropout_mask(r, pb["dropout"], pb["scores"], np.float64)
-    dout = r.standard_normal(lead + (lq, pb["dv"]))
-    cast = {n: (a.astype(dtype) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a) for n, a in kw.items()}
-    return [a.astype(dtype) for a in (q, k, v, dout)], cast, (q, k, v, dout), kw
-
-
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@given(pb=attention_problems())
+@given(pb=attention_problems(LENGTHS, HEADS))
 def test_forward_and_backward_within_rule(pb, dtype):
-    (q, k, v, dout), kw, (q64, k64, v64, dout64), kw64 = _inputs(pb, dtype)
-    exact = reference.scaled_dot_product_attention(q64, k64, v64, **kw64)
-    same = reference.scaled_dot_product_attention(q, k, v, **kw)
-    got = kernel.scaled_dot_product_attention(q, k, v, **kw)
-    assert isinstance(got, np.ndarray)
-    assert_kernel_within_rule(got, same, exact, scale=4.0, name="out")
-    exact_g = reference.scaled_dot_product_attention_backward(dout64, q64, k64, v64, **kw64)
-    same_g = reference.scaled_dot_product_attention_backward(dout, q, k, v, **kw)
-    got_g = kernel.scaled_dot_product_attention_backward(dout, q, k, v, **kw)
-    for name, g, s, e in zip(("dq", "dk", "dv", "dbias"), got_g, same_g, exact_g):
-        if e is None:
-            assert g is None
-            continue
-        assert_kernel_within_rule(g, s, e, scale=4.0 * max(1.0, np.sqrt(max(pb["lq"], pb["lk"]))), name=name)
+    check_attention_kernel(kernel, pb, dtype, grad_scale=max(1.0, np.sqrt(max(pb["lq"], pb["lk"]))))
 
 
 def test_bert_sized_problem_matches_tightly(rng):
