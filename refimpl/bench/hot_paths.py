@@ -19,10 +19,6 @@ from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 
-# importing the reference modules registers them with the dispatcher (dispatch(op, fn) under
-# use_kernels(None) finds only references whose module has been imported)
-from ..functional import attention as _attention_ref, depthwise_conv as _depthwise_ref  # noqa: F401
-from ..losses import ctc as _ctc_ref, matching as _matching_ref  # noqa: F401
 from .backends import cuda_sync, kernel_function, to_device, to_host, torch_module
 from .records import Target
 from .registry import Case, Measurement, Workload, register_case

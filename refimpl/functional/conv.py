@@ -201,7 +201,6 @@ def _is_depthwise(x, weight, groups) -> bool:
 
 
 def _depthwise(fn_name: str):
-    from . import depthwise_conv  # noqa: F401  (registers the reference; imported late to avoid a cycle)
     return dispatch("depthwise_conv", fn_name)
 
 

@@ -41,7 +41,6 @@ from ...core.model import ModelOutput, PreTrainedModel
 from ...core.parameter import Parameter
 from ...core.validation import check_float
 from ...functional.activation import log_softmax, log_softmax_backward, softmax, softmax_backward
-from ...losses import ctc as _ctc  # noqa: F401  (registers the "ctc" reference)
 from ...losses.cross_entropy import cross_entropy, cross_entropy_backward
 from ...nn.dropout import Dropout
 from ...nn.init import normal, uniform_fan_in
